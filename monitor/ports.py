@@ -56,6 +56,14 @@ class EventLog(Protocol):
         """The next offset to be written, per partition."""
         ...
 
+    async def committed(self, group: str, topic: str) -> dict[int, int]:
+        """The committed position (next offset to read) of consumer ``group`` per partition."""
+        ...
+
+    async def commit(self, group: str, topic: str, positions: dict[int, int]) -> None:
+        """Durably record ``positions`` (next offset to read, per partition) for ``group``."""
+        ...
+
     async def close(self) -> None:
         """Release connections and files."""
         ...
