@@ -43,7 +43,7 @@ class WorkerSettings(BaseModel):
     batch_size: int = Field(default=2000, ge=1)
     batch_window_s: float = Field(default=0.2, gt=0)
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
-    web_port: int = Field(default=6066, ge=0, le=65535)
+    web_port: int = Field(default=0, ge=0, le=65535, description="Faust web server port; 0 disables it.")
 
 
 class EmbeddedSettings(BaseModel):

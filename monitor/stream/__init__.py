@@ -1,0 +1,1 @@
+"""Faust adapter: the app, its topics, the stance table and the agent, in small modules."""

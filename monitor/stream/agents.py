@@ -1,0 +1,80 @@
+"""The stance agent: batches of statements -> stance table + alerts (+ dead letters).
+
+Per batch it decodes and folds every statement in order (per-key order is the
+partition order), writes each changed actor's state to the table once, and sends the
+alerts. Faust acknowledges the batch's offsets only after this body returns, and
+flushes the producer before committing them: at-least-once, with alert ids derived
+from statement ids so a redelivered alert is recognisable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+import faust
+
+from monitor.codec import alert_message, dead_letter_message, encode
+from monitor.domain.detector import Detector
+from monitor.domain.models import StanceState
+from monitor.ports import Record
+from monitor.projection import Projector
+from monitor.settings import Settings
+from monitor.stream.topics import Topics
+
+
+class TableStates(MutableMapping[str, StanceState]):
+    """A per-batch view of the stance table: decode on first read, write back on :meth:`flush`."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+        self._cache: dict[str, StanceState] = {}
+
+    def __getitem__(self, actor: str) -> StanceState:
+        state = self._cache.get(actor)
+        if state is None:
+            raw = self._table.get(actor.encode())
+            if raw is None:
+                raise KeyError(actor)
+            state = self._cache[actor] = StanceState.model_validate_json(raw)
+        return state
+
+    def __setitem__(self, actor: str, state: StanceState) -> None:
+        self._cache[actor] = state
+
+    def __delitem__(self, actor: str) -> None:  # pragma: no cover - states are never deleted
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._cache)
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def flush(self, actors: set[str]) -> None:
+        for actor in sorted(actors):
+            self._table[actor.encode()] = encode(self._cache[actor])
+
+
+def register_stance_agent(app: faust.App, settings: Settings, topics: Topics, table: Any, detector: Detector) -> Any:
+    batch_size = settings.worker.batch_size
+    window = settings.worker.batch_window_s
+
+    @app.agent(topics.statements, name="monitor.stance")
+    async def stance(stream: Any) -> None:
+        async for events in stream.take_events(batch_size, within=window):
+            records = [
+                Record(m.topic, m.partition, m.offset, m.key, m.value, int((m.timestamp or 0) * 1000))
+                for m in (e.message for e in events)
+            ]
+            states = TableStates(table)
+            result = Projector(detector, states).apply(records)
+            states.flush(result.changed)
+            for alert in result.alerts:
+                msg = alert_message(alert)
+                await topics.alerts.send(key=msg.key, value=msg.value)
+            for record, error in result.dead:
+                msg = dead_letter_message(record, error)
+                await topics.dead_letter.send(key=msg.key, value=msg.value)
+
+    return stance
