@@ -1,0 +1,40 @@
+# Quickstart: `make demo` and `make test`. Both set themselves up from a fresh clone.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck schemas bench kafka clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 2; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## demo: run the pipeline on the embedded log over the bundled sample and print the alerts
+demo: $(STAMP)
+	@rm -f .monitor/demo.db .monitor/demo.db-wal .monitor/demo.db-shm
+	$(BIN)/monitor run --once --db .monitor/demo.db --input monitor/samples/demo.jsonl
+
+## test: start a real Kafka broker (cached jars), run the whole suite, stop the broker
+test: $(STAMP)
+	$(BIN)/python -m monitor.localkafka fetch
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check monitor tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+schemas: $(STAMP)
+	$(BIN)/monitor schemas
+
+## kafka: run a local single-node KRaft broker in the foreground
+kafka: $(STAMP)
+	$(BIN)/python -m monitor.localkafka run
+
+clean:
+	rm -rf $(VENV) .monitor .pytest_cache .mypy_cache .ruff_cache
