@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from monitor.deliver.config import DeliverSettings
+
 
 class TopicNames(BaseModel):
     """Names of the topics the pipeline reads and writes."""
@@ -66,6 +68,7 @@ class Settings(BaseSettings):
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
     topics: TopicNames = Field(default_factory=TopicNames)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    deliver: DeliverSettings = Field(default_factory=DeliverSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] = "console"
 

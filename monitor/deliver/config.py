@@ -22,6 +22,8 @@ by ``NAME_FILE`` (the Docker/Kubernetes convention). Resolved values are held in
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
@@ -266,7 +268,9 @@ def load_receivers(path: Path, *, environ: Mapping[str, str]) -> list[ReceiverCo
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot read receivers file {path}: {exc.strerror}; pass --receivers PATH") from exc
+        raise ConfigError(
+            f"cannot read receivers file {path}: {exc.strerror}; pass --receivers PATH"
+        ) from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -280,9 +284,6 @@ _KEY_PREFIX = re.compile(r"^whsec_")
 def signing_key(secret: str) -> bytes:
     """The HMAC key of a secret: ``whsec_<base64>`` is decoded (the Standard Webhooks
     convention); any other string is used as its UTF-8 bytes. Sender and verifier share this."""
-    import base64
-    import binascii
-
     if _KEY_PREFIX.match(secret):
         try:
             key = base64.b64decode(secret[len("whsec_") :] + "==", validate=False)
