@@ -18,6 +18,7 @@ from monitor.errors import ConfigError, InputError, MonitorError
 COMMAND_MODULES: tuple[str, ...] = (
     "monitor.commands.pipeline",
     "monitor.commands.deliver",
+    "monitor.commands.scrape",
 )
 
 

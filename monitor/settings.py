@@ -14,6 +14,7 @@ from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from monitor.deliver.config import DeliverSettings
+from monitor.scrape.config import ScrapeSettings
 
 
 class TopicNames(BaseModel):
@@ -69,6 +70,7 @@ class Settings(BaseSettings):
     topics: TopicNames = Field(default_factory=TopicNames)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     deliver: DeliverSettings = Field(default_factory=DeliverSettings)
+    scrape: ScrapeSettings = Field(default_factory=ScrapeSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] = "console"
 
