@@ -142,11 +142,24 @@ class KafkaLog:
             parts = reader.partitions_for_topic(topic)
             if not parts:
                 await self.ensure_topics({topic: self.default_partitions})
-                await reader._client.force_metadata_update()  # noqa: SLF001 - refresh after create
-                parts = reader.partitions_for_topic(topic) or set(range(self.default_partitions))
+                parts = await self._wait_for_leaders(reader, topic)
             n = len(parts)
             self._known[topic] = n
         return n
+
+    async def _wait_for_leaders(self, reader: AIOKafkaConsumer, topic: str, timeout_s: float = 15.0) -> set[int]:
+        """After creating a topic, wait until every partition has a leader (else fetches fail)."""
+        client = reader._client  # noqa: SLF001 - aiokafka exposes no public metadata refresh
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            await client.force_metadata_update()
+            parts = client.cluster.partitions_for_topic(topic) or set()
+            leaders = [client.cluster.leader_for_partition(TopicPartition(topic, p)) for p in parts]
+            if parts and all(leader is not None and leader >= 0 for leader in leaders):
+                return set(parts)
+            if asyncio.get_running_loop().time() > deadline:
+                raise LogError(f"topic {topic!r} was created but has no partition leaders after {timeout_s}s")
+            await asyncio.sleep(0.1)
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
         n = await self.partitions(topic)

@@ -46,6 +46,7 @@ def create_app(settings: Settings, *, detector: Detector | None = None) -> faust
             import ssl
 
             app_kwargs["broker_credentials"] = SSLCredentials(ssl.create_default_context(cafile=str(kafka.ssl_cafile)))
+    worker.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(worker.app_id, **app_kwargs)
     topics = declare_topics(app, settings)
     table = declare_stance_table(app, settings)
