@@ -18,9 +18,9 @@ from typing import IO
 from monitor.adapters.embedded import SqliteLog
 from monitor.codec import (
     alert_message,
+    dead_letter_message,
     decode_alert,
     decode_statement,
-    dead_letter_message,
     encode,
     statement_message,
 )

@@ -72,13 +72,13 @@ def worker(kafka_bootstrap: str, names: dict[str, str], tmp_path: Path) -> Itera
     log.close()
 
 
-async def wait_for(log: EventLog, topic: str, count: int, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for(log: EventLog, topic: str, count: int, within: float = 90.0) -> None:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if sum((await log.end_offsets(topic)).values()) >= count:
             return
         await asyncio.sleep(0.5)
-    raise AssertionError(f"{topic} did not reach {count} records in {timeout}s")
+    raise AssertionError(f"{topic} did not reach {count} records in {within}s")
 
 
 async def read_all(log: EventLog, topic: str) -> list[bytes]:

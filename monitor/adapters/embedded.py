@@ -53,7 +53,7 @@ def partition_for(key: bytes | None, partitions: int, *, fallback: int = 0) -> i
     """Kafka's default partitioner (murmur2), so a key lands on the same partition on both backends."""
     if key is None:
         return fallback % partitions
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 class SqliteLog:

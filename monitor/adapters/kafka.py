@@ -8,6 +8,7 @@ without a group, so they never disturb the live pipeline's consumer groups.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,10 +70,8 @@ class KafkaLog:
                 if t not in existing
             ]
             if new:
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
                     await admin.create_topics(new)
-                except TopicAlreadyExistsError:
-                    pass
         finally:
             await admin.close()
 
@@ -149,7 +148,7 @@ class KafkaLog:
 
     async def _wait_for_leaders(self, reader: AIOKafkaConsumer, topic: str, timeout_s: float = 15.0) -> set[int]:
         """After creating a topic, wait until every partition has a leader (else fetches fail)."""
-        client = reader._client  # noqa: SLF001 - aiokafka exposes no public metadata refresh
+        client = reader._client
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             await client.force_metadata_update()
