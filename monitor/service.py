@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from monitor.codec import (
 from monitor.domain.detector import Detector
 from monitor.domain.models import Alert, StanceState, StatementEvent
 from monitor.errors import DecodeError, InputError
+from monitor.observability import ALERTS, BATCH_SECONDS, DEAD_LETTERS, HEALTH, LAG, STATEMENTS
 from monitor.ports import EventLog
 from monitor.projection import Projector
 from monitor.settings import Settings
@@ -91,13 +93,16 @@ async def run_embedded(
     positions = await log.committed(WORKER_GROUP, topics.statements)
     report = RunReport()
     batch = settings.worker.batch_size
+    HEALTH.ready = True
     while stop is None or not stop.is_set():
+        HEALTH.beat()
         progressed = False
         for p in sorted(positions):
             records = await log.read(topics.statements, p, positions[p], limit=batch)
             if not records:
                 continue
             progressed = True
+            started = time.perf_counter()
             result = projector.apply(records)
             positions[p] = records[-1].offset + 1
             await log.commit_batch(
@@ -111,13 +116,21 @@ async def run_embedded(
                 state_namespace=STATE_NAMESPACE,
                 state={actor: encode(states[actor]) for actor in sorted(result.changed)},
             )
+            BATCH_SECONDS.observe(time.perf_counter() - started)
             report.statements += result.statements
             report.alerts += len(result.alerts)
             report.dead_letters += len(result.dead)
+            STATEMENTS.labels("embedded").inc(result.statements)
+            for alert in result.alerts:
+                ALERTS.labels(alert.kind.value).inc()
+            if result.dead:
+                DEAD_LETTERS.labels(topics.dead_letter).inc(len(result.dead))
             if on_alert is not None:
                 for alert in result.alerts:
                     on_alert(alert)
         if not progressed:
+            ends = await log.end_offsets(topics.statements)
+            LAG.labels(WORKER_GROUP, topics.statements).set(sum(ends[p] - positions.get(p, 0) for p in ends))
             if not follow:
                 break
             await asyncio.sleep(poll_interval)

@@ -55,6 +55,13 @@ class EmbeddedSettings(BaseModel):
     path: Path = Path(".monitor/monitor.db")
 
 
+class ObservabilitySettings(BaseModel):
+    """Metrics and health endpoint of long-running services."""
+
+    port: int = Field(default=0, ge=0, le=65535, description="/metrics, /healthz, /readyz port; 0 disables it.")
+    host: str = "0.0.0.0"
+
+
 class Settings(BaseSettings):
     """All configuration of the monitor."""
 
@@ -71,6 +78,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     deliver: DeliverSettings = Field(default_factory=DeliverSettings)
     scrape: ScrapeSettings = Field(default_factory=ScrapeSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] = "console"
 

@@ -16,6 +16,7 @@ from monitor.codec import encode
 from monitor.domain.detector import Detector
 from monitor.domain.models import Alert, DeadLetter, StanceState, StatementEvent
 from monitor.errors import ConfigError
+from monitor.observability import configure_logging, serve
 from monitor.render import format_alert
 from monitor.service import publish, read_alerts, read_statements, read_statements_file, run_embedded
 from monitor.settings import Settings
@@ -35,6 +36,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         settings = Settings()
     except Exception as exc:  # pydantic ValidationError: name the variable
         raise ConfigError(f"invalid MONITOR_* environment: {exc}") from exc
+    configure_logging(settings.log_level, settings.log_format)
     update: dict[str, Any] = {}
     if getattr(args, "kafka", None):
         update["kafka"] = settings.kafka.model_copy(update={"bootstrap": args.kafka})
@@ -79,6 +81,8 @@ async def _publish(settings: Settings, events: list[StatementEvent]) -> None:
 
 async def _run_embedded(settings: Settings, events: list[StatementEvent], *, once: bool, as_json: bool) -> int:
     log = SqliteLog(settings.embedded.path, default_partitions=settings.topics.partitions)
+    if not once:
+        serve(settings.observability.port, settings.observability.host)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

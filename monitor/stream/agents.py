@@ -17,6 +17,7 @@ import faust
 from monitor.codec import alert_message, dead_letter_message, encode
 from monitor.domain.detector import Detector
 from monitor.domain.models import StanceState
+from monitor.observability import ALERTS, BATCH_SECONDS, DEAD_LETTERS, STATEMENTS
 from monitor.ports import Record
 from monitor.projection import Projector
 from monitor.settings import Settings
@@ -67,14 +68,18 @@ def register_stance_agent(app: faust.App, settings: Settings, topics: Topics, ta
                 Record(m.topic, m.partition, m.offset, m.key, m.value, int((m.timestamp or 0) * 1000))
                 for m in (e.message for e in events)
             ]
-            states = TableStates(table)
-            result = Projector(detector, states).apply(records)
-            states.flush(result.changed)
+            with BATCH_SECONDS.time():
+                states = TableStates(table)
+                result = Projector(detector, states).apply(records)
+                states.flush(result.changed)
+            STATEMENTS.labels("kafka").inc(result.statements)
             for alert in result.alerts:
                 msg = alert_message(alert)
                 await topics.alerts.send(key=msg.key, value=msg.value)
+                ALERTS.labels(alert.kind.value).inc()
             for record, error in result.dead:
                 msg = dead_letter_message(record, error)
                 await topics.dead_letter.send(key=msg.key, value=msg.value)
+                DEAD_LETTERS.labels(settings.topics.dead_letter).inc()
 
     return stance

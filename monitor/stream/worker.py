@@ -9,7 +9,16 @@ from monitor.stream.app import create_app
 
 
 def run_worker(settings: Settings) -> int:
+    from monitor.observability import HEALTH, serve
+
+    serve(settings.observability.port, settings.observability.host)
+    HEALTH.stale_after_s = float("inf")  # Faust supervises its own loop; liveness = the process answers
     app = create_app(settings)
+
+    @app.on_partitions_assigned.connect
+    async def _ready(*_args: object, **_kwargs: object) -> None:
+        HEALTH.ready = True
+
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()  # returns via SystemExit when stopped
     return 0
