@@ -76,14 +76,10 @@ class Resolver:
                     key = _strip_article(normalise_chars(title)).casefold()
                     self._titles.setdefault(key, []).append(who)
         # Names are case-sensitive (proper nouns); titles and institutions are not.
-        self._name_re = (
-            re.compile(rf"(?<![\w'])(?:{_alternation(list(self._names))})(?![\w])") if self._names else None
-        )
+        self._name_re = re.compile(rf"(?<![\w'])(?:{_alternation(list(self._names))})(?![\w])") if self._names else None
         title_like = [*self._titles, *self._institutions]
         self._title_re = (
-            re.compile(rf"(?<![\w'])(?:{_alternation(title_like)})(?![\w])", re.IGNORECASE)
-            if title_like
-            else None
+            re.compile(rf"(?<![\w'])(?:{_alternation(title_like)})(?![\w])", re.IGNORECASE) if title_like else None
         )
 
     @property
@@ -97,17 +93,13 @@ class Resolver:
         if self._name_re is not None:
             for m in self._name_re.finditer(norm):
                 key = re.sub(r"\s+", " ", m.group(0))
-                found.append(
-                    Mention(m.start(), m.end(), "name", tuple(self._names[key]), _possessive(norm, m.end()))
-                )
+                found.append(Mention(m.start(), m.end(), "name", tuple(self._names[key]), _possessive(norm, m.end())))
         if self._title_re is not None:
             for m in self._title_re.finditer(norm):
                 key = re.sub(r"\s+", " ", m.group(0)).casefold()
                 if key in self._titles:
                     found.append(
-                        Mention(
-                            m.start(), m.end(), "title", tuple(self._titles[key]), _possessive(norm, m.end())
-                        )
+                        Mention(m.start(), m.end(), "title", tuple(self._titles[key]), _possessive(norm, m.end()))
                     )
                 else:
                     found.append(

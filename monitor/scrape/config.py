@@ -26,15 +26,11 @@ class ScrapeSettings(BaseModel):
     user_agent: str = DEFAULT_USER_AGENT
     connect_timeout_s: float = Field(default=5.0, gt=0)
     read_timeout_s: float = Field(default=10.0, gt=0)
-    total_timeout_s: float = Field(
-        default=30.0, gt=0, description="Deadline for one response, body included."
-    )
+    total_timeout_s: float = Field(default=30.0, gt=0, description="Deadline for one response, body included.")
     max_bytes: int = Field(default=5_000_000, ge=1024, description="Responses larger than this are cut off.")
     max_redirects: int = Field(default=5, ge=0, le=20)
     per_host_concurrency: int = Field(default=2, ge=1)
-    per_host_interval_s: float = Field(
-        default=1.0, ge=0, description="Minimum delay between requests to a host."
-    )
+    per_host_interval_s: float = Field(default=1.0, ge=0, description="Minimum delay between requests to a host.")
     retries: int = Field(default=2, ge=0, le=10, description="Retries on 5xx, 429 and timeouts.")
     backoff_s: float = Field(default=0.5, ge=0, description="First retry delay; doubles per retry.")
     backoff_max_s: float = Field(default=30.0, ge=0)

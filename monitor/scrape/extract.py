@@ -211,21 +211,17 @@ _TITLE_WORDS = (
     "representative|senior|top|former|presidential|state|defence|defense|policy|affairs|national|security|"
     "chairman|chair|ministry|office|government|director|diplomat|negotiator|assistant|counsellor|"
     "counselor|lawmaker|senator|governor|mayor|commander|ministry's|president's|kremlin|white|house|"
-    "administration|spokesperson's|counterpart"
+    "administration|spokesperson's|counterpart|diplomatic|military|intelligence|party|parliamentary"
 )
 _TOKEN = rf"(?:[A-Z][\w'’.\-]*|(?:{_TITLE_WORDS})(?:'s|’s)?)"
-_WHO = (
-    rf"(?<![\w'’])(?:(?:[Tt]he|[Aa]n?|[Hh]is|[Hh]er)\s+)?{_TOKEN}(?:\s+(?:of\s+(?:the\s+)?)?{_TOKEN}){{0,7}}"
-)
+_WHO = rf"(?<![\w'’])(?:(?:[Tt]he|[Aa]n?|[Hh]is|[Hh]er)\s+)?{_TOKEN}(?:\s+(?:of\s+(?:the\s+)?)?{_TOKEN}){{0,7}}"
 _PRONOUNS = {"he", "she"}
 _WHO_OR_PRON = rf"(?<![\w'’])(?:[Hh]e|[Ss]he|{_WHO})"
 _TIME = (
     r"(?:(?:on|late|early|last|this)\s+)?(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|"
     r"yesterday|today|week|month)(?:\s+(?:morning|afternoon|evening|night))?"
 )
-_ADV = (
-    r"(?:also|later|then|again|previously|earlier|separately|further|repeatedly|once\s+again|" + _TIME + r")"
-)
+_ADV = r"(?:also|later|then|again|previously|earlier|separately|further|repeatedly|once\s+again|" + _TIME + r")"
 _SAY = (
     r"(?:said|says|added|adds|stressed|noted|stated|declared|warned|insisted|argued|claimed|explained|"
     r"continued|wrote|writes|replied|answered|remarked|emphasi[sz]ed|underlined|underscored|recalled|"
@@ -243,9 +239,7 @@ _RIGHT_SAY_WHO = re.compile(
     rf"^\s*,?\s*(?:said|says|added|adds|continued|asked|wrote|explained|warned|insisted)\s+(?P<who>{_WHO})"
 )
 _RIGHT_ACCORDING = re.compile(rf"^\s*,?\s*according\s+to\s+(?P<who>{_WHO})")
-_LEFT_WHO_SAY = re.compile(
-    rf"(?P<who>{_WHO_OR_PRON})\s+(?:{_ADV}\s+)?{_SAY}\b[^,:;“”\"«»]{{0,80}}?\s*[,:]\s*$"
-)
+_LEFT_WHO_SAY = re.compile(rf"(?P<who>{_WHO_OR_PRON})\s+(?:{_ADV}\s+)?{_SAY}\b[^,:;“”\"«»]{{0,80}}?\s*[,:]\s*$")
 _LEFT_ACCORDING = re.compile(rf"(?:^|[,;]\s*)[Aa]ccording\s+to\s+(?P<who>{_WHO})\s*[,:]\s*$")
 _LEFT_COLON = re.compile(rf"^(?P<who>{_WHO})\s*:\s*$")
 _LEFT_PARTICIPLE = re.compile(rf",\s*(?:{_ADV}\s+)?{_PARTICIPLE}\s*[,:]?\s*$")
@@ -304,7 +298,7 @@ _ABBREVIATIONS = {
     "etc",
 }
 _NOT_CONTENT_START = re.compile(
-    r"^(?:in|on|at|to|of|for|with|by|from|about|so|it\b(?!\s+(?:is|was|would|will)))\b"
+    r"^(?:in|on|at|to|of|for|with|by|from|about|against|so|it\b(?!\s+(?:is|was|would|will)))\b"
 )
 
 
@@ -412,9 +406,7 @@ def _paragraph(ctx: _Context, block: Block, carried: _Speaker | None) -> _Speake
             spk, rule = _attribute(ctx, left, right, text[s0 : q.open])
             between = text[last_quote_end : q.open] if last_quote_end >= 0 else None
             # "“A,” Peskov told reporters. “B.”" -- the next quote continues the speaker.
-            continues = between is not None and (
-                not between.strip(" ,.;") or _only_attribution_between(between)
-            )
+            continues = between is not None and (not between.strip(" ,.;") or _only_attribution_between(between))
             if spk is None and i == 0 and last_attr is not None and continues:
                 spk, rule = last_attr, "continued"
             if spk is None and i > 0 and last_attr is not None:
@@ -430,12 +422,11 @@ def _paragraph(ctx: _Context, block: Block, carried: _Speaker | None) -> _Speake
             last_attr = spk
             ctx.last_speaker = spk
         ctx.prev_subject = sentence_subject or last_attr or ctx.prev_subject
-    ends_with_quote = bool(quotes) and quotes[-1].full and not text[quotes[-1].close + 1 :].strip(" .")
-    return (
-        last_attr
-        if last_attr is not None and (ends_with_quote or quotes[-1].close >= len(text) - 1)
-        else None
-    )
+    if last_attr is None or not quotes[-1].full:
+        return None
+    # The paragraph ends with the attributed quote, or with its attribution ("..., Zakharova said.").
+    tail = text[quotes[-1].close + 1 :]
+    return last_attr if not tail.strip(" .") or _only_attribution_between(tail) else None
 
 
 def _only_attribution_between(between: str) -> bool:
@@ -483,7 +474,7 @@ def _left_attribution(ctx: _Context, left: str, sentence_prefix: str | None = No
 
 def _speaker(ctx: _Context, who: str) -> _Speaker | None:
     """A speaker phrase as written to a speaker; pronouns refer to the last named speaker."""
-    who = who.strip().rstrip(",")
+    who = who.strip().rstrip(",.")
     if who.lower() in _PRONOUNS:
         return ctx.prev_subject or ctx.last_speaker
     resolved = ctx.resolver.resolve(who, ctx.default_actor)
@@ -502,7 +493,7 @@ def _subject(ctx: _Context, sentence: str) -> _Speaker | None:
     """The grammatical subject of a sentence when it is a person ("However, he also said ..." -> he)."""
     rest = _LEAD_CLAUSE.sub("", sentence.strip())
     m = re.match(
-        rf"(?P<who>{_WHO_OR_PRON})\s+(?:{_ADV}\s+)?(?:{_SAY}|[a-z]+ed|[a-z]+s|was|is|has|had|will|would|told)\b",
+        rf"(?P<who>{_WHO_OR_PRON})\s+(?:{_ADV}\s+)?(?:{_SAY}|[a-z]{{2,}})\b",
         rest,
     )
     if not m:
@@ -539,7 +530,7 @@ def _indirect(ctx: _Context, block: Block, s0: int, s1: int) -> None:
         rule = "indirect-trailing"
     content = body[c0:c1] if rule == "indirect" else stripped[c0:c1]
     # "X says A — but B, his spokesman clarified": the statement is A.
-    cut = re.search(r"\s+[—–]\s+(?:but|however|and|while)\b|;\s", content)
+    cut = re.search(r"\s+[—–]\s+(?:but|however|and|while)\b|,\s+(?:while|whereas|but)\s|;\s", content)
     if cut:
         content = content[: cut.start()]
     if len(content.split()) < 4 or _NOT_CONTENT_START.match(content):

@@ -109,9 +109,7 @@ class PoliteFetcher:
     must not follow redirects by itself: the fetcher follows them hop by hop.
     """
 
-    def __init__(
-        self, client: httpx.AsyncClient, settings: ScrapeSettings, *, sleep: Sleep = asyncio.sleep
-    ) -> None:
+    def __init__(self, client: httpx.AsyncClient, settings: ScrapeSettings, *, sleep: Sleep = asyncio.sleep) -> None:
         self._client = client
         self._settings = settings
         self._sleep = sleep
@@ -162,9 +160,7 @@ class PoliteFetcher:
                 attempt += 1
                 await self._sleep(delay)
 
-    async def _once(
-        self, url: str, kind: ContentKind, validators: Validators | None
-    ) -> Fetched | NotModified | str:
+    async def _once(self, url: str, kind: ContentKind, validators: Validators | None) -> Fetched | NotModified | str:
         host = urlsplit(url).netloc.lower()
         headers = {"User-Agent": self._settings.user_agent, "Accept": _ACCEPT_HEADER[kind]}
         if validators is not None:
@@ -183,9 +179,7 @@ class PoliteFetcher:
             except httpx.TransportError as exc:
                 raise _Retryable(f"connection failed ({type(exc).__name__}: {exc})") from exc
 
-    async def _request(
-        self, url: str, kind: ContentKind, headers: dict[str, str]
-    ) -> Fetched | NotModified | str:
+    async def _request(self, url: str, kind: ContentKind, headers: dict[str, str]) -> Fetched | NotModified | str:
         async with self._client.stream("GET", url, headers=headers, follow_redirects=False) as resp:
             status = resp.status_code
             if status in _REDIRECT_STATUS:
@@ -204,9 +198,7 @@ class PoliteFetcher:
             ctype = resp.headers.get("content-type", "")
             mime = ctype.split(";", 1)[0].strip().lower()
             if mime not in ACCEPT[kind]:
-                raise FetchError(
-                    f"{url}: content type {mime or '(none)'!r} is not one of {', '.join(ACCEPT[kind])}"
-                )
+                raise FetchError(f"{url}: content type {mime or '(none)'!r} is not one of {', '.join(ACCEPT[kind])}")
             declared = resp.headers.get("content-length")
             cap = self._settings.max_bytes
             if declared and declared.isdigit() and int(declared) > cap:

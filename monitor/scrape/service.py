@@ -192,9 +192,7 @@ class Scraper:
     # -- feeds and pages ---------------------------------------------------------------------------------
 
     async def _feed(self, source: FeedSource, report: ScrapeReport) -> None:
-        got = await self._fetcher.fetch(
-            source.url, kind="feed", validators=self._state.validators(source.url)
-        )
+        got = await self._fetcher.fetch(source.url, kind="feed", validators=self._state.validators(source.url))
         if isinstance(got, NotModified):
             report.not_modified += 1
             return
@@ -318,9 +316,7 @@ class Scraper:
             speaker=speaker_name,
             text=text,
             published_at=published,
-            source_url=str(raw["source_url"])
-            if raw.get("source_url")
-            else f"file://{Path(source.path).resolve()}",
+            source_url=str(raw["source_url"]) if raw.get("source_url") else f"file://{Path(source.path).resolve()}",
             language=str(raw.get("language") or source.language),
             kind="direct"
             if raw.get("kind") == "direct"
@@ -382,9 +378,7 @@ class Scraper:
             )
             report.statements += 1
             report.emitted.append(ev)
-            log.info(
-                "scrape.statement", statement_id=sid, actor=ev.actor, speaker=ev.speaker, url=ev.source_url
-            )
+            log.info("scrape.statement", statement_id=sid, actor=ev.actor, speaker=ev.speaker, url=ev.source_url)
 
 
 def _entry_time(entry: Any) -> datetime | None:
