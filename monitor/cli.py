@@ -17,6 +17,7 @@ from monitor.errors import ConfigError, InputError, MonitorError
 # Modules that contribute sub-commands, each with ``register(subparsers) -> None``.
 COMMAND_MODULES: tuple[str, ...] = (
     "monitor.commands.pipeline",
+    "monitor.commands.ops",
     "monitor.commands.deliver",
     "monitor.commands.scrape",
 )
@@ -46,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `monitor alerts | head`: the reader left, not an error
+        sys.stderr.close()
+        return 0
     return code
 
 

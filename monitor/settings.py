@@ -2,18 +2,22 @@
 
 Every field has an environment variable: ``MONITOR_`` prefix, nested with ``__``
 (``MONITOR_KAFKA__BOOTSTRAP=host:9092``, ``MONITOR_TOPICS__ALERTS=alerts``).
-``MONITOR_KAFKA_BOOTSTRAP`` is accepted as a shorthand for the former.
+``MONITOR_KAFKA_BOOTSTRAP`` is accepted as a shorthand for the former. Any variable may
+instead be given as ``<NAME>_FILE`` pointing at a file holding the value (Docker and
+Kubernetes secrets): ``MONITOR_KAFKA__SASL_PASSWORD_FILE=/run/secrets/kafka``.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from monitor.deliver.config import DeliverSettings
+from monitor.errors import ConfigError
 from monitor.scrape.config import ScrapeSettings
 
 
@@ -34,7 +38,7 @@ class KafkaSettings(BaseModel):
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
-    sasl_password: str | None = None
+    sasl_password: SecretStr | None = None
     ssl_cafile: Path | None = None
 
 
@@ -82,6 +86,17 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] = "console"
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, FileEnvSource(settings_cls), dotenv_settings, file_secret_settings)
+
     @field_validator("kafka_bootstrap_shorthand")
     @classmethod
     def _blank_is_none(cls, v: str | None) -> str | None:
@@ -94,3 +109,41 @@ class Settings(BaseSettings):
     @property
     def bootstrap(self) -> str | None:
         return self.kafka.bootstrap or self.kafka_bootstrap_shorthand
+
+
+def _file_fields(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """Dotted (``__``) names of settings that are themselves file paths, e.g. ``deliver__receivers_file``."""
+    out: set[str] = set()
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out |= _file_fields(ann, f"{prefix}{name}__")
+        elif name.endswith("_file"):
+            out.add(prefix + name)
+    return out
+
+
+class FileEnvSource(PydanticBaseSettingsSource):
+    """``MONITOR_X__Y_FILE=/path`` -> the value of ``MONITOR_X__Y`` read from that file."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, path in sorted(os.environ.items()):
+            if not (name.startswith("MONITOR_") and name.endswith("_FILE")) or name.endswith("__FILE"):
+                continue
+            target = name[len("MONITOR_") : -len("_FILE")].lower()
+            if target + "_file" in _file_fields(self.settings_cls):  # a setting that names a file on purpose
+                continue
+            try:
+                value = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{name} points at {path!r}, which cannot be read: {exc.strerror}") from exc
+            node = out
+            *parents, leaf = target.split("__")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        return out

@@ -28,7 +28,7 @@ def client_options(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
     if kafka.sasl_mechanism:
         opts["sasl_mechanism"] = kafka.sasl_mechanism
         opts["sasl_plain_username"] = kafka.sasl_username
-        opts["sasl_plain_password"] = kafka.sasl_password
+        opts["sasl_plain_password"] = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
     if kafka.ssl_cafile is not None:
         from aiokafka.helpers import create_ssl_context
 

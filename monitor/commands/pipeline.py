@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from monitor.adapters import open_log
 from monitor.adapters.embedded import SqliteLog
 from monitor.codec import encode
@@ -34,8 +36,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
     """Build the settings at the edge: environment first, then explicit flags."""
     try:
         settings = Settings()
-    except Exception as exc:  # pydantic ValidationError: name the variable
-        raise ConfigError(f"invalid MONITOR_* environment: {exc}") from exc
+    except ValidationError as exc:  # name the variable the user has to fix
+        problems = "; ".join(
+            "MONITOR_" + "__".join(str(x) for x in err["loc"]).upper() + f" = {err.get('input')!r}: {err['msg']}"
+            for err in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc
     configure_logging(settings.log_level, settings.log_format)
     update: dict[str, Any] = {}
     if getattr(args, "kafka", None):

@@ -40,7 +40,9 @@ def create_app(settings: Settings, *, detector: Detector | None = None) -> faust
 
         if kafka.sasl_mechanism:
             app_kwargs["broker_credentials"] = SASLCredentials(
-                username=kafka.sasl_username, password=kafka.sasl_password, mechanism=kafka.sasl_mechanism
+                username=kafka.sasl_username,
+                password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
+                mechanism=kafka.sasl_mechanism,
             )
         elif kafka.ssl_cafile is not None:
             import ssl
