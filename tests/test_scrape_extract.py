@@ -111,7 +111,8 @@ def test_transcript_mode_uses_default_actor_for_titles(resolver: Resolver) -> No
     assert got == [
         (
             "Vladimir Putin",
-            "I do not see anything shameful in making such a call. If they want to resume contact, we are ready for it.",
+            "I do not see anything shameful in making such a call. "
+            "If they want to resume contact, we are ready for it.",
         ),
         ("Vladimir Putin", "I have said so many times and I will say it again today."),
         ("Vladimir Putin", "The goals we set at the start of the operation remain unchanged."),
@@ -163,8 +164,14 @@ def test_attribution_precision_and_recall_on_fixtures(resolver: Resolver) -> Non
 @pytest.mark.parametrize(
     ("paragraphs", "expected"),
     [
-        (['"We will not back down," said Kremlin spokesman Dmitry Peskov.'], [("Dmitry Peskov", "We will not back down")]),
-        (["Peskov told reporters: «The door remains open to talks.»"], [("Dmitry Peskov", "The door remains open to talks.")]),
+        (
+            ['"We will not back down," said Kremlin spokesman Dmitry Peskov.'],
+            [("Dmitry Peskov", "We will not back down")],
+        ),
+        (
+            ["Peskov told reporters: «The door remains open to talks.»"],
+            [("Dmitry Peskov", "The door remains open to talks.")],
+        ),
         (
             ["Putin's spokesman Dmitry Peskov said: “The sanctions changed nothing for us.”"],
             [("Dmitry Peskov", "The sanctions changed nothing for us.")],
@@ -175,7 +182,10 @@ def test_attribution_precision_and_recall_on_fixtures(resolver: Resolver) -> Non
         ),
         (
             ["“The talks were useful,” Zakharova said.", "“We will continue them next month in Geneva.”"],
-            [("Maria Zakharova", "The talks were useful"), ("Maria Zakharova", "We will continue them next month in Geneva.")],
+            [
+                ("Maria Zakharova", "The talks were useful"),
+                ("Maria Zakharova", "We will continue them next month in Geneva."),
+            ],
         ),
         (["The weather was “very cold” on Friday, locals said."], []),
         (["“Nobody here wants another war,” a resident of the town said."], []),

@@ -116,7 +116,7 @@ class PoliteFetcher:
         self._host_sem: dict[str, asyncio.Semaphore] = {}
         self._host_lock: dict[str, asyncio.Lock] = {}
         self._host_next: dict[str, float] = {}
-        self._robots: dict[str, RobotFileParser | bool] = {}
+        self._robots: dict[str, RobotFileParser | bool | str] = {}
         self._robots_lock: dict[str, asyncio.Lock] = {}
 
     async def fetch(
@@ -132,8 +132,12 @@ class PoliteFetcher:
             scheme = urlsplit(current).scheme
             if scheme not in ("http", "https"):
                 raise FetchError(f"{url}: refusing to fetch non-http URL {current}")
-            if kind != "robots" and self._settings.respect_robots and not await self._allowed(current):
-                raise FetchError(f"{url}: disallowed by robots.txt ({current})")
+            if kind != "robots" and self._settings.respect_robots:
+                verdict = await self._allowed(current)
+                if isinstance(verdict, str):
+                    raise FetchError(f"{url}: robots.txt unreachable, not fetching ({verdict})")
+                if not verdict:
+                    raise FetchError(f"{url}: disallowed by robots.txt ({current})")
             result = await self._with_retries(current, kind, validators if current == url else None)
             if isinstance(result, str):
                 current = result
@@ -227,7 +231,8 @@ class PoliteFetcher:
         lock = self._host_lock.setdefault(host, asyncio.Lock())
         return _HostSlot(self, host, sem, lock)
 
-    async def _allowed(self, url: str) -> bool:
+    async def _allowed(self, url: str) -> bool | str:
+        """True/False from robots.txt, or the reason robots.txt could not be read (then: do not fetch)."""
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         lock = self._robots_lock.setdefault(origin, asyncio.Lock())
@@ -235,11 +240,11 @@ class PoliteFetcher:
             if origin not in self._robots:
                 self._robots[origin] = await self._load_robots(origin)
         rules = self._robots[origin]
-        if isinstance(rules, bool):
+        if isinstance(rules, (bool, str)):
             return rules
         return rules.can_fetch(self._settings.user_agent, url)
 
-    async def _load_robots(self, origin: str) -> RobotFileParser | bool:
+    async def _load_robots(self, origin: str) -> RobotFileParser | bool | str:
         robots_url = origin + "/robots.txt"
         try:
             got = await self.fetch(robots_url, kind="robots")
@@ -249,7 +254,7 @@ class PoliteFetcher:
             if re.search(r"HTTP 4\d\d|content type", reason):
                 return True
             log.warning("scrape.robots_unreachable", url=robots_url, reason=reason)
-            return False
+            return reason.removeprefix(f"{robots_url}: ")
         if isinstance(got, NotModified):
             return True
         parser = RobotFileParser(robots_url)

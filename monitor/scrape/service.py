@@ -333,6 +333,7 @@ class Scraper:
 
     async def _publish(self, events: Sequence[StatementEvent], report: ScrapeReport) -> None:
         fresh: dict[str, tuple[StatementEvent, StatementEvent]] = {}
+        repeats: list[tuple[str, StatementEvent]] = []
         now = self._clock()
         for ev in events:
             url = ev.source_url or ""
@@ -340,6 +341,9 @@ class Scraper:
             if seen.new_statement:
                 if seen.statement_id not in fresh:
                     fresh[seen.statement_id] = (ev.model_copy(update={"id": seen.statement_id}), ev)
+                else:
+                    # The same statement twice in one batch: an appearance once the first is recorded.
+                    repeats.append((seen.statement_id, ev))
                 continue
             if seen.new_appearance:
                 self._state.record(
@@ -379,6 +383,21 @@ class Scraper:
             report.statements += 1
             report.emitted.append(ev)
             log.info("scrape.statement", statement_id=sid, actor=ev.actor, speaker=ev.speaker, url=ev.source_url)
+        for sid, ev in repeats:
+            if ev.source_url == fresh[sid][0].source_url:
+                report.known += 1
+                continue
+            self._state.record(
+                Seen(sid, new_statement=False, new_appearance=True),
+                actor=ev.actor,
+                text=ev.text,
+                published_at=ev.published_at,
+                source_url=ev.source_url or "",
+                offset=ev.offset,
+                now=now,
+            )
+            report.appearances += 1
+            log.info("scrape.appearance", statement_id=sid, url=ev.source_url)
 
 
 def _entry_time(entry: Any) -> datetime | None:
