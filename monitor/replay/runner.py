@@ -1,0 +1,283 @@
+"""The replay core: read a statements range, fold it through the worker's projection, write the alerts.
+
+It runs :class:`~monitor.projection.Projector` -- the batch step of every runner -- one
+record at a time, in offset order per partition, exactly as the worker does. Records
+before the range (``--from``) are folded without emitting, so alerts in the range see the
+state the live worker saw; a snapshot can replace that warm-up fold.
+
+Memory is bounded by the states (one per actor) and one batch of records: alerts and
+timeline points are spooled to one file per partition and concatenated at the end in
+partition order. Within a partition they are in offset order, then by (kind, topic), so
+the output is stable: same range, engine and config -> byte-identical ``alerts.jsonl``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+from monitor.codec import encode
+from monitor.domain.detector import Detector
+from monitor.domain.ids import digest
+from monitor.domain.models import Alert, StanceState, StatementEvent
+from monitor.errors import InputError
+from monitor.projection import Projector
+from monitor.replay.engine import EngineChoice
+from monitor.replay.manifest import (
+    ALERTS_FILE,
+    TIMELINE_FILE,
+    Counts,
+    EngineInfo,
+    InputRange,
+    Manifest,
+    OutputInfo,
+    PartitionOffsets,
+    SnapshotRef,
+    write_manifest,
+)
+from monitor.replay.range import PartitionRange, RangeSpec, clamp, resolve_offsets
+from monitor.replay.snapshot import Snapshot
+from monitor.replay.sources import StatementSource
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """What to replay and how: range, filters, warm-up, snapshot, timeline."""
+
+    range: RangeSpec = field(default_factory=RangeSpec)
+    actors: frozenset[str] = frozenset()
+    topics: frozenset[str] = frozenset()
+    warm: bool = True
+    snapshot: Snapshot | None = None
+    timeline: bool = True
+    run_id: str | None = None
+
+
+@dataclass
+class ReplayResult:
+    """The manifest written, the output directory and the final states (for snapshots)."""
+
+    manifest: Manifest
+    directory: Path
+    states: dict[str, StanceState]
+    positions: dict[int, int]
+
+    @property
+    def alerts_path(self) -> Path:
+        return self.directory / ALERTS_FILE
+
+
+class _Tap(Detector):
+    """Calls the real detector unchanged and remembers the last step, for offsets and timelines."""
+
+    def __init__(self, inner: Detector) -> None:
+        self.inner = inner
+        self.event: StatementEvent | None = None
+        self.before: StanceState | None = None
+
+    @property
+    def version(self) -> str:
+        return self.inner.version
+
+    def step(self, state: StanceState, event: StatementEvent) -> tuple[StanceState, list[Alert]]:
+        self.event, self.before = event, state
+        return self.inner.step(state, event)
+
+
+async def resolve_ranges(
+    source: StatementSource, spec: RangeSpec, *, warm: bool, snapshot: Snapshot | None
+) -> dict[int, PartitionRange]:
+    """Capture the end offsets now and turn ``spec`` into per-partition ranges."""
+    n = await source.partitions()
+    ends = await source.end_offsets()
+    zeros = dict.fromkeys(range(n), 0)
+    start_by_time = await source.offsets_for_time(spec.start.time_ms) if spec.start and spec.start.time_ms is not None \
+        else None
+    stop_by_time = await source.offsets_for_time(spec.stop.time_ms) if spec.stop and spec.stop.time_ms is not None \
+        else None
+    start = resolve_offsets(spec.start, partitions=n, default=zeros, by_time=start_by_time, where="--from")
+    stop = resolve_offsets(spec.stop, partitions=n, default=ends, by_time=stop_by_time, where="--to")
+    if snapshot is not None:
+        if snapshot.topic != source.topic:
+            raise InputError(f"snapshot is of topic {snapshot.topic!r}, not {source.topic!r}", where="--snapshot")
+        if set(snapshot.positions) - set(range(n)):
+            raise InputError(f"snapshot has partitions the topic ({n}) does not", where="--snapshot")
+        fold_from = {p: snapshot.positions.get(p, 0) for p in range(n)}
+        late = sorted(p for p in range(n) if fold_from[p] > min(start[p], ends[p]))
+        if late:
+            raise InputError(f"snapshot is past --from on partition(s) {late}; use an earlier snapshot",
+                             where="--snapshot")
+    elif warm:
+        fold_from = zeros
+    else:
+        fold_from = start
+    return clamp(start, stop, ends, fold_from)
+
+
+def default_run_id(source: StatementSource, ranges: Mapping[int, PartitionRange], engine: EngineChoice,
+                   options: ReplayOptions) -> str:
+    """Derived from everything that decides the output, so it is reproducible too."""
+    parts = [source.backend, source.topic, engine.spec, engine.version, engine.config_hash,
+             ",".join(f"{p}:{r.fold_from}:{r.start}:{r.end}" for p, r in sorted(ranges.items())),
+             ",".join(sorted(options.actors)), ",".join(sorted(options.topics)), str(options.warm),
+             options.snapshot.sha256 if options.snapshot else ""]
+    return digest(*parts, size=12)
+
+
+class _Spool:
+    """One file per partition, concatenated in partition order at the end."""
+
+    def __init__(self, directory: Path, name: str) -> None:
+        self.directory = directory
+        self.name = name
+        self._files: dict[int, IO[bytes]] = {}
+
+    def write(self, partition: int, data: bytes) -> None:
+        fh = self._files.get(partition)
+        if fh is None:
+            fh = self._files[partition] = (self.directory / f"{self.name}.{partition}").open("wb")
+        fh.write(data)
+
+    def finish(self, target: Path) -> tuple[str, int]:
+        h = hashlib.sha256()
+        size = 0
+        with target.open("wb") as out:
+            for p in sorted(self._files):
+                fh = self._files[p]
+                fh.close()
+                with (self.directory / f"{self.name}.{p}").open("rb") as part:
+                    while chunk := part.read(1 << 20):
+                        h.update(chunk)
+                        size += len(chunk)
+                        out.write(chunk)
+        self._files = {}
+        return h.hexdigest(), size
+
+    def abort(self) -> None:
+        for fh in self._files.values():
+            fh.close()
+
+
+def _alert_order(alert: Alert) -> tuple[str, str, str]:
+    return (alert.kind.value, alert.topic, alert.id)
+
+
+async def run_replay(
+    source: StatementSource,
+    engine: EngineChoice,
+    out_dir: Path,
+    options: ReplayOptions | None = None,
+    *,
+    on_progress: ProgressFn | None = None,
+) -> ReplayResult:
+    """Replay ``options.range`` of ``source`` with ``engine`` into ``out_dir`` and write the manifest."""
+    options = options or ReplayOptions()
+    ranges = await resolve_ranges(source, options.range, warm=options.warm, snapshot=options.snapshot)
+    run_id = options.run_id or default_run_id(source, ranges, engine, options)
+    # A replay is a batch job that owns its event loop: plain blocking file I/O is the fast path.
+    spool_dir = out_dir / ".spool"
+    spool_dir.mkdir(parents=True, exist_ok=True)
+
+    states: dict[str, StanceState] = dict(options.snapshot.states) if options.snapshot else {}
+    tap = _Tap(engine.detector)
+    projector = Projector(tap, states)
+    actor_keys = frozenset(a.encode("utf-8") for a in options.actors)
+    actors, topics = options.actors, options.topics
+    alerts_spool = _Spool(spool_dir, "alerts")
+    timeline_spool = _Spool(spool_dir, "timeline") if options.timeline else None
+    total = sum(r.size for r in ranges.values())
+    done = 0
+    c = {"read": 0, "folded": 0, "in_range": 0, "skipped": 0, "dead": 0, "alerts": 0}
+    by_kind: dict[str, int] = {}
+    dumps = orjson.dumps
+    try:
+        async for batch in source.batches(ranges):
+            part = batch[0].partition
+            start = ranges[part].start
+            for rec in batch:
+                c["read"] += 1
+                if actor_keys and rec.key is not None and rec.key not in actor_keys:
+                    c["skipped"] += 1
+                    continue
+                tap.event = None
+                result = projector.apply((rec,))
+                if rec.offset < start:
+                    c["folded"] += 1
+                    continue
+                event = tap.event
+                if result.dead:
+                    c["dead"] += 1
+                    continue
+                if event is None:  # pragma: no cover - apply either steps or dead-letters
+                    continue
+                if actors and event.actor not in actors:
+                    c["skipped"] += 1
+                    continue
+                c["in_range"] += 1
+                if result.alerts:
+                    for alert in sorted(result.alerts, key=_alert_order):
+                        if topics and alert.topic not in topics:
+                            continue
+                        alerts_spool.write(part, encode(alert) + b"\n")
+                        c["alerts"] += 1
+                        by_kind[alert.kind.value] = by_kind.get(alert.kind.value, 0) + 1
+                if timeline_spool is not None:
+                    before = tap.before
+                    after = states[event.actor]
+                    old = before.topics if before is not None else {}
+                    for name, stance in sorted(after.topics.items()):
+                        prev = old.get(name)
+                        if prev is stance or prev == stance or (topics and name not in topics):
+                            continue
+                        timeline_spool.write(part, dumps({
+                            "actor": event.actor, "topic": name, "statement_id": event.id,
+                            "published_at": event.published_at.isoformat(), "partition": part,
+                            "offset": rec.offset, "polarity": stance.polarity.value,
+                            "intensity": stance.intensity, "confidence": stance.confidence,
+                        }, option=orjson.OPT_SORT_KEYS) + b"\n")
+            done += len(batch)
+            if on_progress is not None:
+                on_progress(done, total)
+        alerts_sha, alerts_bytes = alerts_spool.finish(out_dir / ALERTS_FILE)
+        timeline_sha = timeline_spool.finish(out_dir / TIMELINE_FILE)[0] if timeline_spool else None
+    except BaseException:
+        alerts_spool.abort()
+        if timeline_spool is not None:
+            timeline_spool.abort()
+        raise
+    finally:
+        shutil.rmtree(spool_dir, ignore_errors=True)
+    if timeline_spool is None:
+        (out_dir / TIMELINE_FILE).unlink(missing_ok=True)
+
+    manifest = Manifest(
+        run_id=run_id,
+        input=InputRange(
+            backend="kafka" if source.backend == "kafka" else "embedded", topic=source.topic,
+            requested_from=options.range.start.text if options.range.start else None,
+            requested_to=options.range.stop.text if options.range.stop else None,
+            partitions={p: PartitionOffsets(fold_from=r.fold_from, start=r.start, end=r.end)
+                        for p, r in sorted(ranges.items())},
+            actors=sorted(actors) or None, topics=sorted(topics) or None,
+        ),
+        engine=EngineInfo(spec=engine.spec, version=engine.version, config_hash=engine.config_hash),
+        warm=options.warm,
+        snapshot=SnapshotRef(sha256=options.snapshot.sha256, positions=dict(options.snapshot.positions))
+        if options.snapshot else None,
+        counts=Counts(records_read=c["read"], folded_before_range=c["folded"], statements_in_range=c["in_range"],
+                      skipped_by_filter=c["skipped"], dead_letters=c["dead"], alerts=c["alerts"],
+                      alerts_by_kind=dict(sorted(by_kind.items())), actors=len(states)),
+        output=OutputInfo(alerts_sha256=alerts_sha, alerts_bytes=alerts_bytes,
+                          timeline_file=TIMELINE_FILE if timeline_sha else None, timeline_sha256=timeline_sha),
+    )
+    write_manifest(out_dir, manifest)
+    return ReplayResult(manifest=manifest, directory=out_dir, states=states,
+                        positions={p: r.end for p, r in ranges.items()})
