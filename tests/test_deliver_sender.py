@@ -198,7 +198,7 @@ async def test_timeouts_and_connection_errors_are_retried_then_dead_lettered_wit
 
 async def test_breaker_opens_and_holds_back_attempts_for_the_cool_down() -> None:
     clock = FakeClock()
-    sender, attempts, changes = make_sender(
+    sender, _, changes = make_sender(
         scripted(httpx.Response(503), httpx.Response(503), httpx.Response(200)), clock,
         breaker={"failure_threshold": 2, "cooldown_s": 50},
     )

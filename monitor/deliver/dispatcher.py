@@ -237,6 +237,8 @@ class Dispatcher:
                     else:
                         await _wait(halt, settings.poll_interval_s)
                     continue
+                if halt.is_set() or runtime.gone.is_set():
+                    break
                 for record in records:
                     task = asyncio.create_task(self._handle(runtime, record))
                     inflight[task] = record.offset
@@ -265,6 +267,8 @@ class Dispatcher:
             return True
         if not config.filters.matches(alert):
             return True
+        if runtime.gone.is_set():
+            return False  # another partition just got 410: send nothing more
         occurred_at = datetime.fromtimestamp(record.timestamp_ms / 1000.0, tz=UTC)
         result = await runtime.sender.deliver(
             alert, occurred_at=occurred_at, partition=record.partition, offset=record.offset

@@ -111,8 +111,9 @@ def fail_first(times: int, reply: Reply | None = None) -> Script:
 class ScriptedServer:
     """A loopback webhook server answering by ``script(n, attempt)``; records every request."""
 
-    def __init__(self, script: Script | None = None) -> None:
+    def __init__(self, script: Script | None = None, *, by_id: dict[str, Reply] | None = None) -> None:
         self.script = script or always()
+        self.by_id = dict(by_id or {})  # replies for given webhook-ids, whatever the script says
         self.hits: list[Hit] = []
         self._attempts: dict[str, int] = {}
         self._changed = asyncio.Condition()
@@ -123,7 +124,7 @@ class ScriptedServer:
         wid = headers.get("webhook-id", "")
         self._attempts[wid] = attempt = self._attempts.get(wid, 0) + 1
         n = len(self.hits) + 1
-        reply = self.script(n, attempt)
+        reply = self.by_id[wid] if wid in self.by_id else self.script(n, attempt)
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)
         hit = Hit(n, attempt, time.monotonic(), request.path, headers, body, reply.status)
