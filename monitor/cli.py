@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "monitor.commands.ops",
     "monitor.commands.deliver",
     "monitor.commands.scrape",
+    "monitor.commands.replay",
 )
 
 
