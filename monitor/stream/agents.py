@@ -63,6 +63,10 @@ def register_stance_agent(app: faust.App, settings: Settings, topics: Topics, ta
 
     @app.agent(topics.statements, name="monitor.stance")
     async def stance(stream: Any) -> None:
+        # Faust creates the topics it consumes; those it only produces to are declared before
+        # the first batch, so a first alert or dead letter never meets a missing topic.
+        for topic in (topics.alerts, topics.dead_letter):
+            await topic.maybe_declare()
         async for events in stream.take_events(batch_size, within=window):
             records = [
                 Record(m.topic, m.partition, m.offset, m.key, m.value, int((m.timestamp or 0) * 1000))
