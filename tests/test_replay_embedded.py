@@ -66,7 +66,8 @@ def alert_ids(directory: Path) -> list[str]:
 
 
 def test_two_replays_are_byte_identical_and_the_manifest_digests_the_output(db: Path, tmp_path: Path) -> None:
-    a, b = replay(db, tmp_path / "a"), replay(db, tmp_path / "b")
+    a = replay(db, tmp_path / "a")
+    replay(db, tmp_path / "b")
     assert a.manifest.counts.alerts > 50, "the fixture must raise alerts"
     for name in ("alerts.jsonl", "manifest.json", "timeline.jsonl"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
@@ -108,7 +109,8 @@ def test_split_range_with_warm_fold_equals_the_whole_and_cold_does_not(db: Path,
     first = replay(db, tmp_path / "first", range=RangeSpec.parse(None, cut))
     second = replay(db, tmp_path / "second", range=RangeSpec.parse(cut, None))
     assert second.manifest.counts.folded_before_range == sum(mid.values())
-    assert sorted(alert_ids(tmp_path / "first") + alert_ids(tmp_path / "second")) == sorted(alert_ids(tmp_path / "whole"))
+    halves = alert_ids(tmp_path / "first") + alert_ids(tmp_path / "second")
+    assert sorted(halves) == sorted(alert_ids(tmp_path / "whole"))
     cold = replay(db, tmp_path / "cold", range=RangeSpec.parse(cut, None), warm=False)
     assert cold.manifest.counts.folded_before_range == 0
     assert alert_ids(tmp_path / "cold") != alert_ids(tmp_path / "second")

@@ -157,8 +157,10 @@ class KafkaSource:
 
     async def partitions(self) -> int:
         consumer = await self._get()
-        await consumer.topics()  # refreshes the cluster metadata
-        parts = consumer.partitions_for_topic(self.topic)
+        client = consumer._client  # aiokafka exposes no public metadata refresh
+        client.add_topic(self.topic)
+        await client.force_metadata_update()
+        parts = client.cluster.partitions_for_topic(self.topic)
         if not parts:
             raise InputError(f"topic {self.topic!r} does not exist on {self.bootstrap}")
         return len(parts)

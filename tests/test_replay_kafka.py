@@ -1,0 +1,108 @@
+"""Replay on a real Kafka broker: same alerts as on the embedded log, read without a consumer group."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from monitor.adapters.embedded import SqliteLog
+from monitor.adapters.kafka import KafkaLog
+from monitor.codec import statement_message
+from monitor.ports import Message
+from monitor.replay.audit import load_alert_set, read_live_alerts
+from monitor.replay.engine import EngineChoice
+from monitor.replay.range import RangeSpec
+from monitor.replay.runner import ReplayOptions, run_replay
+from monitor.replay.sources import KafkaSource, SqliteSource
+from monitor.replay.testing import KeywordDetector, synthetic_statements
+
+pytestmark = [pytest.mark.kafka]
+
+ENGINE = EngineChoice("monitor.replay.testing:KeywordDetector", KeywordDetector())
+
+
+async def groups(bootstrap: str) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return {g[0] for g in await admin.list_consumer_groups()}
+    finally:
+        await admin.close()
+
+
+async def test_kafka_replay_matches_embedded_byte_for_byte_and_joins_no_group(
+    kafka_bootstrap: str, unique_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    topic = unique_topic("statements")
+    messages = [statement_message(e) for e in synthetic_statements(1500, actors=10)]
+    messages.insert(700, Message(b"actor-001", b"{not json"))
+    log = KafkaLog(kafka_bootstrap, default_partitions=4)
+    try:
+        await log.ensure_topics({topic: 4})
+        await log.append(topic, messages)
+    finally:
+        await log.close()
+    embedded = SqliteLog(tmp_path / "log.db", default_partitions=4)
+    await embedded.append(topic, messages)
+    await embedded.close()
+
+    before = await groups(kafka_bootstrap)
+    sources = (("kafka", KafkaSource(kafka_bootstrap, topic)), ("sqlite", SqliteSource(tmp_path / "log.db", topic)))
+    for name, source in sources:
+        try:
+            await run_replay(source, ENGINE, tmp_path / name)
+        finally:
+            await source.close()
+    assert await groups(kafka_bootstrap) == before, "a replay must not create or join consumer groups"
+
+    k, s = (tmp_path / "kafka" / "alerts.jsonl").read_bytes(), (tmp_path / "sqlite" / "alerts.jsonl").read_bytes()
+    assert k == s and k.count(b"\n") > 50
+    km, sm = load_alert_set(str(tmp_path / "kafka")).manifest, load_alert_set(str(tmp_path / "sqlite")).manifest
+    assert km is not None and sm is not None
+    assert km.input.partitions == sm.input.partitions and km.counts == sm.counts
+    assert km.counts.dead_letters == 1
+
+    # An offset range on Kafka stops at --to and folds what lies before --from.
+    big = max(km.input.partitions, key=lambda p: km.input.partitions[p].end)
+    assert km.input.partitions[big].end > 300
+    source = KafkaSource(kafka_bootstrap, topic)
+    try:
+        part = await run_replay(source, ENGINE, tmp_path / "part",
+                                ReplayOptions(range=RangeSpec.parse("100", f"{big}:300")))
+    finally:
+        await source.close()
+    assert part.manifest.input.partitions[big].end == 300
+    assert part.manifest.counts.folded_before_range == sum(min(100, r.end) for r in km.input.partitions.values())
+    assert set(load_alert_set(str(tmp_path / "part")).alerts) < set(load_alert_set(str(tmp_path / "kafka")).alerts)
+
+
+async def test_isolated_topic_on_kafka_reads_back_as_the_same_alerts(
+    kafka_bootstrap: str, unique_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    from monitor.cli import main
+
+    topic = unique_topic("statements")
+    log = KafkaLog(kafka_bootstrap, default_partitions=2)
+    try:
+        await log.ensure_topics({topic: 2})
+        await log.append(topic, [statement_message(e) for e in synthetic_statements(400, actors=4)])
+    finally:
+        await log.close()
+    out = tmp_path / "r"
+    import asyncio
+
+    code = await asyncio.to_thread(main, ["replay", "--kafka", kafka_bootstrap, "--statements", topic, "--engine",
+                                          "monitor.replay.testing:KeywordDetector", "--out", str(out), "--to-topic",
+                                          "--progress", "none"])
+    assert code == 0
+    replayed = load_alert_set(str(out))
+    assert replayed.manifest is not None
+    source = KafkaSource(kafka_bootstrap, f"alerts.replay.{replayed.manifest.run_id}")
+    try:
+        isolated = await read_live_alerts(source, "isolated")
+    finally:
+        await source.close()
+    assert isolated.alerts == replayed.alerts and replayed.alerts
