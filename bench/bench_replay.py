@@ -1,0 +1,233 @@
+"""Replay benchmark: replay throughput vs a bare aiokafka read+decode loop, and memory at 100k vs 1M.
+
+Run: ``.venv/bin/python bench/bench_replay.py`` (starts its own LocalKafka unless
+``KAFKA_BOOTSTRAP_SERVERS`` is set). Results are printed and written to
+``bench/results/replay-<unix time>.json``.
+
+* throughput: the same topic on the same broker in one run: (a) a bare group-less
+  ``AIOKafkaConsumer.getmany`` loop + ``orjson.loads`` per record, (b) the replay core
+  (``run_replay`` over ``KafkaSource``, no timeline) with each engine; ratio = (b)/(a).
+* memory: N statements over 50 actors on the embedded log; each replay runs in a fresh
+  process and reports its peak RSS, for the first 100k and for all 1M statements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from monitor.adapters.embedded import SqliteLog  # noqa: E402
+from monitor.codec import statement_message  # noqa: E402
+from monitor.domain.detector import Detector  # noqa: E402
+from monitor.replay.engine import EngineChoice  # noqa: E402
+from monitor.replay.range import RangeSpec  # noqa: E402
+from monitor.replay.runner import ReplayOptions, run_replay  # noqa: E402
+from monitor.replay.sources import KafkaSource, SqliteSource, reader_options  # noqa: E402
+from monitor.replay.testing import KeywordDetector, synthetic_statements  # noqa: E402
+from monitor.settings import KafkaSettings  # noqa: E402
+
+ENGINES = {"default": ("monitor.domain.detector:Detector", Detector),
+           "keyword": ("monitor.replay.testing:KeywordDetector", KeywordDetector)}
+
+
+def engine(name: str) -> EngineChoice:
+    spec, factory = ENGINES[name]
+    return EngineChoice(spec, factory())
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# -- throughput on Kafka ----------------------------------------------------------------------------
+
+async def produce(bootstrap: str, topic: str, n: int) -> None:
+    from monitor.adapters.kafka import KafkaLog
+
+    log = KafkaLog(bootstrap, default_partitions=4)
+    try:
+        await log.ensure_topics({topic: 4})
+        chunk = []
+        for event in synthetic_statements(n, actors=50):
+            chunk.append(statement_message(event))
+            if len(chunk) == 10_000:
+                await log.append(topic, chunk)
+                chunk = []
+        if chunk:
+            await log.append(topic, chunk)
+    finally:
+        await log.close()
+
+
+async def bare_read(bootstrap: str, topic: str) -> tuple[int, float]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(**reader_options(KafkaSettings(), bootstrap))
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0, 1, 2, 3})]
+        ends = await consumer.end_offsets(tps)
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, 0)
+        todo = {tp for tp in tps if ends[tp] > 0}
+        n = 0
+        t0 = time.perf_counter()
+        while todo:
+            got = await consumer.getmany(*todo, timeout_ms=1000, max_records=10_000)
+            for tp, msgs in got.items():
+                for m in msgs:
+                    orjson.loads(m.value)
+                n += len(msgs)
+                if msgs[-1].offset + 1 >= ends[tp]:
+                    todo.discard(tp)
+                    consumer.pause(tp)
+        return n, time.perf_counter() - t0
+    finally:
+        await consumer.stop()
+
+
+async def replay_read(bootstrap: str, topic: str, engine_name: str) -> tuple[int, float]:
+    source = KafkaSource(bootstrap, topic)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            t0 = time.perf_counter()
+            result = await run_replay(source, engine(engine_name), Path(tmp), ReplayOptions(timeline=False))
+            return result.manifest.counts.records_read, time.perf_counter() - t0
+        finally:
+            await source.close()
+
+
+def throughput(n: int, engines: list[str]) -> dict[str, Any]:
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    kafka = None
+    if not bootstrap:
+        from monitor.localkafka import LocalKafka
+
+        kafka = LocalKafka(partitions=4)
+        kafka.start()
+        bootstrap = kafka.bootstrap
+    try:
+        topic = f"bench-replay-{uuid.uuid4().hex[:8]}"
+        asyncio.run(produce(bootstrap, topic, n))
+        out: dict[str, Any] = {"statements": n}
+        read_n, dt = asyncio.run(bare_read(bootstrap, topic))
+        bare = read_n / dt
+        out["bare_events_per_s"] = round(bare)
+        print(f"bare aiokafka read+orjson: {read_n} records in {dt:.2f}s = {bare:,.0f}/s")
+        for name in engines:
+            got, dt = asyncio.run(replay_read(bootstrap, topic, name))
+            rate = got / dt
+            out[f"replay_{name}_events_per_s"] = round(rate)
+            out[f"ratio_{name}"] = round(rate / bare, 3)
+            print(f"replay ({name} engine): {got} records in {dt:.2f}s = {rate:,.0f}/s, ratio {rate / bare:.3f}")
+        return out
+    finally:
+        if kafka is not None:
+            kafka.close()
+
+
+# -- memory on the embedded log -----------------------------------------------------------------
+
+def fill_embedded(path: Path, n: int) -> None:
+    async def go() -> None:
+        log = SqliteLog(path, default_partitions=4)
+        chunk = []
+        t1 = 1_700_000_000_000
+        for i, event in enumerate(synthetic_statements(n, actors=50)):
+            m = statement_message(event)
+            chunk.append(type(m)(m.key, m.value, t1 + i))
+            if len(chunk) == 50_000:
+                await log.append("statements", chunk)
+                chunk = []
+        if chunk:
+            await log.append("statements", chunk)
+        await log.close()
+
+    asyncio.run(go())
+
+
+def child(db: str, upto: int, engine_name: str) -> None:
+    """Run one replay of the first ``upto`` offsets (over all partitions) and print JSON with peak RSS."""
+    async def go() -> dict[str, Any]:
+        source = SqliteSource(db, "statements")
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                ends = await source.end_offsets()
+                total = sum(ends.values())
+                stop = ",".join(f"{p}:{e * upto // total}" for p, e in ends.items())
+                t0 = time.perf_counter()
+                res = await run_replay(source, engine(engine_name), Path(tmp),
+                                       ReplayOptions(range=RangeSpec.parse(None, stop), timeline=False))
+                dt = time.perf_counter() - t0
+            finally:
+                await source.close()
+        counts = res.manifest.counts
+        return {"statements": counts.statements_in_range, "seconds": round(dt, 2),
+                "events_per_s": round(counts.statements_in_range / dt), "actors": counts.actors,
+                "alerts": counts.alerts, "peak_rss_mb": round(peak_rss_mb(), 1)}
+
+    print(json.dumps(asyncio.run(go())))
+
+
+def memory(n: int, engine_name: str, keep: Path | None) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = keep or Path(tmp) / "bench.db"
+        if not db.exists():
+            t0 = time.perf_counter()
+            fill_embedded(db, n)
+            print(f"wrote {n} statements to {db} in {time.perf_counter() - t0:.0f}s")
+        out: dict[str, Any] = {"engine": engine_name}
+        for upto in sorted({min(100_000, n), n}):
+            proc = subprocess.run([sys.executable, __file__, "--child", str(db), str(upto), engine_name],
+                                  capture_output=True, text=True, check=True)
+            row = json.loads(proc.stdout.strip().splitlines()[-1])
+            out[str(upto)] = row
+            print(f"replay of {row['statements']:,} statements: peak RSS {row['peak_rss_mb']} MB, "
+                  f"{row['events_per_s']:,}/s, {row['actors']} actors, {row['alerts']:,} alerts")
+        return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=100_000, help="statements for the Kafka throughput run")
+    ap.add_argument("--engines", default="keyword,default", help="engines for the throughput run")
+    ap.add_argument("--memory-n", type=int, default=1_000_000, help="statements for the memory run")
+    ap.add_argument("--memory-engine", default="keyword", choices=sorted(ENGINES))
+    ap.add_argument("--keep-db", type=Path, help="reuse/keep the embedded log of the memory run here")
+    ap.add_argument("--skip-kafka", action="store_true")
+    ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child[0], int(args.child[1]), args.child[2])
+        return
+    results: dict[str, Any] = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
+    if not args.skip_kafka:
+        results["throughput"] = throughput(args.n, args.engines.split(","))
+    if not args.skip_memory:
+        results["memory"] = memory(args.memory_n, args.memory_engine, args.keep_db)
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"replay-{int(time.time())}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    main()
