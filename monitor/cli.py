@@ -17,6 +17,7 @@ from monitor.errors import ConfigError, InputError, MonitorError
 # Modules that contribute sub-commands, each with ``register(subparsers) -> None``.
 COMMAND_MODULES: tuple[str, ...] = (
     "monitor.commands.pipeline",
+    "monitor.commands.evaluate",
     "monitor.commands.ops",
     "monitor.commands.deliver",
     "monitor.commands.scrape",

@@ -1,18 +1,23 @@
-"""The detector: ``(state, event) -> (new_state, alerts)``. Pure, deterministic.
+"""The detector: ``(state, event) -> (new_state, alerts)``. Pure and deterministic.
 
-PLACEHOLDER BASELINE -- replaced by the stance engine (issue 4).
+It reads a statement with an :class:`~monitor.domain.analysis.Analyzer` (the rule engine
+by default), merges the claims per topic, folds each into the actor's stance with the
+rules of :mod:`monitor.domain.stance`, and turns contradictions and escalations into
+self-contained :class:`~monitor.domain.models.Alert` s. No clock, no I/O, no randomness:
+the topic pack is read once, when the detector is built.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
-
-from monitor.domain.ids import alert_id
+from monitor.domain.analysis import Analysis, Analyzer
+from monitor.domain.analysis.rules import RuleAnalyzer
+from monitor.domain.analysis.text import fingerprint_text
+from monitor.domain.ids import alert_id, digest
 from monitor.domain.models import (
     Alert,
     AlertKind,
     Claim,
+    Modality,
     Polarity,
     Severity,
     StanceState,
@@ -20,55 +25,159 @@ from monitor.domain.models import (
     StatementRef,
     TopicStance,
 )
+from monitor.domain.stance import Decision, EngineConfig, decide, merge_claims
+from monitor.domain.topics import load_pack
 
-ENGINE_VERSION = "baseline-0"
+__all__ = ["Analyzer", "Detector", "EngineConfig"]
 
-
-class Analyzer(Protocol):
-    """Turns a statement text into claims. The one seam for pluggable classifiers."""
-
-    name: str
-
-    def analyze(self, text: str) -> Sequence[Claim]: ...
+_SEVERITIES = (Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL)
+_ALERT_QUOTE_CHARS = 1200
 
 
 class Detector:
-    """Folds one statement into an actor's state and returns the alerts it raises."""
+    """Folds one statement into an actor's state and returns the alerts it raises.
 
-    def __init__(self, analyzer: Analyzer | None = None) -> None:
-        self._analyzer = analyzer
+    ``Detector()`` is the deterministic rule engine with the built-in topic pack.
+    ``analyzer`` swaps the claim reader (see ``monitor.classifiers``); ``config`` sets the
+    thresholds and extra topic packs.
+    """
+
+    def __init__(self, analyzer: Analyzer | None = None, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        if analyzer is None:
+            analyzer = RuleAnalyzer(load_pack(self.config.topic_packs))
+        self.analyzer: Analyzer = analyzer
+        self._version = f"{analyzer.name}+cfg{digest(self.config.model_dump_json(), size=6)}"
 
     @property
     def version(self) -> str:
-        return ENGINE_VERSION
+        """Changes whenever the rules, lexicon, topic pack or thresholds change."""
+        return self._version
+
+    def analyze(self, event: StatementEvent) -> Analysis:
+        """The claims of one statement (what :meth:`step` folds), for tools and tests."""
+        return self.analyzer.analyze(event.text, speaker=event.speaker)
 
     def step(self, state: StanceState, event: StatementEvent) -> tuple[StanceState, list[Alert]]:
-        if self._analyzer is None:
+        cfg = self.config
+        fp = digest(fingerprint_text(event.text), size=16)
+        if fp in state.seen:
+            # The same words again (a republication): evidence, never news.
             return state.model_copy(update={"statements": state.statements + 1}), []
-        claims = self._analyzer.analyze(event.text)
+        seen = (*state.seen, fp)[-cfg.seen_window :] if cfg.seen_window else ()
+        analysis = self.analyze(event)
+        merged = merge_claims(analysis.claims)
         topics = dict(state.topics)
-        alerts: list[Alert] = []
-        ref = StatementRef(
-            id=event.id, speaker=event.speaker, quote=event.text, source_url=event.source_url,
-            published_at=event.published_at,
-        )
-        for claim in claims:
-            prior = topics.get(claim.topic)
-            if prior is not None and prior.polarity is not claim.polarity:
-                kind = AlertKind.CONTRADICTION
-                alerts.append(
-                    Alert(
-                        id=alert_id(event.id, kind, claim.topic), kind=kind, actor=event.actor,
-                        topic=claim.topic, topic_name=claim.topic, statement=ref, prior=prior.basis,
-                        severity=Severity.MEDIUM, confidence=claim.confidence,
-                        explanation=f"{event.actor} reversed its stance on {claim.topic}.",
-                        cues=claim.cues, prior_polarity=prior.polarity, new_polarity=claim.polarity,
-                        prior_intensity=prior.intensity, new_intensity=claim.intensity, engine=self.version,
-                    )
-                )
-            topics[claim.topic] = TopicStance(
-                topic=claim.topic, polarity=claim.polarity, intensity=claim.intensity,
-                confidence=claim.confidence, basis=ref, last_statement_id=event.id,
+        candidates: list[tuple[Decision, Claim, TopicStance]] = []
+        for topic, claim in merged.items():
+            ref = StatementRef.model_construct(
+                id=event.id, speaker=event.speaker, quote=_clip(claim.sentence, cfg.quote_chars),
+                source_url=event.source_url, published_at=event.published_at,
             )
-        _ = Polarity
-        return state.model_copy(update={"topics": topics, "statements": state.statements + 1}), alerts
+            prior = topics.get(topic)
+            decision = decide(prior, claim, ref, cfg)
+            if decision.stance is not None:
+                topics[topic] = decision.stance
+            if decision.alert_kind is not None and prior is not None:
+                candidates.append((decision, claim, prior))
+        for rel in analysis.relations:
+            prior = topics.get(rel.topic)
+            if prior is not None and rel.relation == "same" and rel.topic not in merged:
+                topics[rel.topic] = prior.model_copy(update={"support": prior.support + 1})
+        alerts = self._alerts(event, candidates)
+        undecided = state.undecided + (1 if not merged and not analysis.relations else 0)
+        new_state = state.model_copy(
+            update={"topics": topics, "seen": seen, "statements": state.statements + 1, "undecided": undecided}
+        )
+        return new_state, alerts
+
+    # -- alerts ---------------------------------------------------------------------------
+
+    def _alerts(self, event: StatementEvent, candidates: list[tuple[Decision, Claim, TopicStance]]) -> list[Alert]:
+        """One alert per kind per statement: the most severe topic wins, others are named."""
+        best: dict[AlertKind, tuple[Alert, list[str]]] = {}
+        for decision, claim, prior in candidates:
+            kind = decision.alert_kind
+            assert kind is not None
+            alert = self._alert(event, kind, decision, claim, prior)
+            current = best.get(kind)
+            if current is None:
+                best[kind] = (alert, [])
+            elif (alert.severity.rank, alert.confidence) > (current[0].severity.rank, current[0].confidence):
+                best[kind] = (alert, [current[0].topic_name, *current[1]])
+            else:
+                current[1].append(alert.topic_name)
+        out: list[Alert] = []
+        for kind in (AlertKind.CONTRADICTION, AlertKind.ESCALATION):
+            if kind in best:
+                alert, others = best[kind]
+                if others:
+                    alert = alert.model_copy(update={"explanation": f"{alert.explanation} Also: {', '.join(others)}."})
+                out.append(alert)
+        return out
+
+    def _alert(
+        self, event: StatementEvent, kind: AlertKind, decision: Decision, claim: Claim, prior: TopicStance
+    ) -> Alert:
+        name = self.analyzer.topic_name(claim.topic)
+        base = Severity(self.analyzer.topic_severity(claim.topic))
+        confidence = round(min(claim.confidence, max(prior.confidence, 0.5) + 0.1, 1.0), 3)
+        if kind is AlertKind.CONTRADICTION:
+            rank = base.rank
+            if claim.modality is not Modality.ASSERTED or confidence < 0.75:
+                rank -= 1
+            explanation = (
+                f"{event.actor} reversed its stance on {name}: {prior.basis.speaker} "
+                f"({prior.basis.published_at:%Y-%m-%d}) {_verb(prior.polarity)} it, now {event.speaker} "
+                f"({event.published_at:%Y-%m-%d}) {_verb(claim.polarity, present=True)} it"
+            )
+        else:
+            rank = 3 if claim.intensity <= -8 else 2 if claim.intensity <= -6 else 1
+            explanation = (
+                f"{event.actor} hardened its stance on {name}: {decision.reason}; "
+                f"{prior.basis.speaker} ({prior.basis.published_at:%Y-%m-%d}) -> {event.speaker} "
+                f"({event.published_at:%Y-%m-%d})"
+            )
+        cues = ", ".join(claim.cues[:4])
+        if cues:
+            explanation += f" [cues: {cues}"
+            if claim.negation_cues:
+                explanation += f"; negation: {', '.join(claim.negation_cues[:3])}"
+            if claim.modality is not Modality.ASSERTED:
+                explanation += f"; {claim.modality.value}: {', '.join(claim.modality_cues[:2])}"
+            explanation += "]"
+        explanation += "."
+        statement = StatementRef.model_construct(
+            id=event.id, speaker=event.speaker, quote=_clip(event.text, _ALERT_QUOTE_CHARS),
+            source_url=event.source_url, published_at=event.published_at,
+        )
+        return Alert(
+            id=alert_id(event.id, kind.value, claim.topic),
+            kind=kind,
+            actor=event.actor,
+            topic=claim.topic,
+            topic_name=name,
+            statement=statement,
+            prior=prior.basis,
+            severity=_SEVERITIES[max(0, min(3, rank))],
+            confidence=confidence,
+            explanation=explanation,
+            cues=claim.cues,
+            negation_cues=claim.negation_cues,
+            modality_cues=claim.modality_cues,
+            prior_polarity=prior.polarity,
+            new_polarity=claim.polarity,
+            prior_intensity=prior.intensity,
+            new_intensity=claim.intensity,
+            engine=self.version,
+        )
+
+
+def _verb(polarity: Polarity, *, present: bool = False) -> str:
+    if polarity is Polarity.PRO:
+        return "supports" if present else "supported"
+    return "opposes" if present else "opposed"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -112,6 +112,8 @@ class Claim(Frozen):
     cues: tuple[str, ...] = ()
     negation_cues: tuple[str, ...] = ()
     modality_cues: tuple[str, ...] = ()
+    magnitude: float | None = Field(default=None, description="A rate the claim states, e.g. a tariff in percent.")
+    explicit: bool = Field(default=True, description="False when the polarity is only implied by threat words.")
 
 
 class StatementRef(Frozen):
@@ -136,6 +138,9 @@ class TopicStance(Frozen):
     support: int = Field(default=1, ge=1, description="Statements that established or reaffirmed it.")
     last_statement_id: str
     cues: tuple[str, ...] = ()
+    magnitude: float | None = None
+    modality: Modality = Modality.ASSERTED
+    evidence: int = Field(default=0, ge=0, description="Statements seen on the topic that changed nothing.")
 
 
 class StanceState(Frozen):

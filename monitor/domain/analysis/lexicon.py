@@ -1,0 +1,275 @@
+"""Phrase lexicons compiled into one regular expression, matched once per statement.
+
+Every phrase the rule analyzer knows (negators, hedges, stance verbs, topic cues, threat
+words, ...) becomes a branch of a single character trie turned into a regex. Each branch
+ends in an empty capturing group, so ``match.lastindex`` says which phrase matched and
+the lexicon maps it to its :class:`Meaning` s. The trie orders longer phrases first, so
+the longest phrase at a position wins ("no doubt" before "no"). One ``finditer`` over a
+statement yields every cue in order, which keeps the engine fast (no per-phrase scans).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+# Roles a phrase can play. Kept as plain strings: they are compared in the hot loop.
+NEG = "neg"  # negator
+CANCEL = "cancel"  # contains a negator but does not negate ("no doubt")
+STANCE = "stance"  # pol=+1 supports / -1 opposes; topic=None means any topic
+CUE = "cue"  # names a topic (pol may carry a stance too)
+OBJECT = "object"  # names a sub-topic (e.g. a weapon system) of ``topic``
+REAFFIRM = "reaffirm"  # continuity ("unchanged")
+CHANGE = "change"  # change of position ("changed")
+HEDGE = "hedge"
+COND = "cond"  # subordinator opening a conditional clause ("if", "unless")
+CONDCUE = "condcue"  # conditional modality without a clause ("depends on")
+SUB = "sub"  # subordinator of a background clause ("after", "because", "which")
+BOUND = "bound"  # clause boundary ("but", ";")
+COMMA = "comma"
+AMP = "amp"  # value > 0 hardens, < 0 softens
+THREAT = "threat"  # value: ceiling of the claim's intensity
+REPORT_NOUN = "rnoun"
+OTHER_SOURCE = "rsrc"
+REPORT_VERB = "rverb"
+DISMISS = "dismiss"  # predicate dismissing a report ("are fabrications")
+DISMISS_VERB = "dverb"  # verb dismissing a report ("he denied reports")
+QUESTION = "question"
+OWN = "own"
+NEUTRAL = "neutral"  # swallows words that would otherwise fire a cue
+OPERATOR = "operator"  # negative stance verb that may govern the next stance word
+PCT = "pct"
+
+
+@dataclass(frozen=True, slots=True)
+class Meaning:
+    """What a matched phrase means to the analyzer."""
+
+    role: str
+    topic: str | None = None
+    pol: int = 0
+    value: float = 0.0
+    obj: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One matched phrase: where, which words, what it means."""
+
+    start: int
+    end: int
+    text: str
+    meanings: tuple[Meaning, ...]
+
+
+def normalize_phrase(phrase: str) -> str:
+    """Lowercase, hyphens as spaces, single spaces: the same shape as the analysed text."""
+    return " ".join(phrase.lower().replace("-", " ").replace("’", "'").split())
+
+
+@dataclass
+class LexiconBuilder:
+    """Collects phrases and their meanings, then compiles them."""
+
+    phrases: dict[str, list[Meaning]] = field(default_factory=dict)
+
+    def add(self, phrase: str, meaning: Meaning) -> None:
+        key = normalize_phrase(phrase)
+        if not key or key == "*":
+            return
+        bucket = self.phrases.setdefault(key, [])
+        if meaning not in bucket:
+            bucket.append(meaning)
+
+    def add_all(self, phrases: Iterable[str], meaning: Meaning) -> None:
+        for phrase in phrases:
+            self.add(phrase, meaning)
+
+    def add_weighted(self, phrases: Mapping[str, float], role: str) -> None:
+        for phrase, value in phrases.items():
+            self.add(phrase, Meaning(role, value=float(value)))
+
+    def compile(self) -> Lexicon:
+        _inherit_topic_cues(self.phrases)
+        return Lexicon(self.phrases)
+
+
+def _inherit_topic_cues(phrases: dict[str, list[Meaning]]) -> None:
+    """A longer phrase that contains a topic cue also names that topic.
+
+    "use of nuclear weapons" is a threat; because the trie keeps only the longest match,
+    it must also carry the cue of "nuclear weapons" or the topic would be lost.
+    """
+    literal: dict[tuple[str, ...], list[Meaning]] = {}
+    stems: list[tuple[tuple[str, ...], str, list[Meaning]]] = []
+    for phrase, meanings in phrases.items():
+        cues = [m for m in meanings if m.role in (CUE, OBJECT)]
+        if not cues:
+            continue
+        words = tuple(phrase.split())
+        if phrase.endswith("*"):
+            stems.append((words[:-1], words[-1][:-1], cues))
+        else:
+            literal[words] = cues
+    for phrase, meanings in phrases.items():
+        if any(m.role == CUE for m in meanings):
+            continue  # a cue of its own: "nuclear weapons" must not also name arms supplies
+        words = tuple(phrase.rstrip("*").split())
+        n = len(words)
+        if n < 2:
+            continue
+        found: list[tuple[int, int, list[Meaning]]] = []
+        for i in range(n):
+            for j in range(i + 1, n + 1):
+                if j - i == n:
+                    continue
+                sub = words[i:j]
+                cues = list(literal.get(sub, ()))
+                for prefix, stem, stem_cues in stems:
+                    if len(prefix) == j - i - 1 and sub[:-1] == prefix and sub[-1].startswith(stem):
+                        cues.extend(stem_cues)
+                if cues:
+                    found.append((i, j, cues))
+        # keep only maximal contained cues ("nuclear weapons", not also "weapons")
+        for i, j, cues in found:
+            if any(a <= i and j <= b and (a, b) != (i, j) for a, b, _ in found):
+                continue
+            for m in cues:
+                if m not in meanings:
+                    meanings.append(m)
+
+
+_TOKEN = re.compile(r"\w+n't|\w+|'\w+|[;:,()—–%]")
+_PUNCT: dict[str, str] = {";": BOUND, ":": BOUND, "(": BOUND, ")": BOUND, "—": BOUND, "–": BOUND, ",": COMMA}
+_MEMO_LIMIT = 200_000
+_MISS = object()
+_PUNCT_HITS: dict[str, tuple[Meaning, ...]] = {k: (Meaning(v),) for k, v in _PUNCT.items()}
+
+
+class _Node:
+    __slots__ = ("children", "meanings", "stars")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node] = {}
+        self.meanings: tuple[Meaning, ...] | None = None
+        self.stars: list[tuple[str, tuple[Meaning, ...]]] = []
+
+
+class Lexicon:
+    """The compiled matcher: ``scan(text)`` returns every known phrase in order.
+
+    Phrases live in a trie keyed by tokens; matching walks the trie from each token, so
+    the cost is a dictionary lookup per token plus the length of the phrases found.
+    """
+
+    def __init__(self, phrases: Mapping[str, list[Meaning]]) -> None:
+        self._root = _Node()
+        for phrase, meanings in phrases.items():
+            star = phrase.endswith("*")
+            toks = _TOKEN.findall(phrase[:-1] if star else phrase)
+            if not toks:
+                continue
+            stem = toks.pop() if star else ""
+            node = self._root
+            for t in toks:
+                node = node.children.setdefault(t, _Node())
+            if star:
+                node.stars.append((stem, tuple(meanings)))
+                node.stars.sort(key=lambda x: -len(x[0]))
+            else:
+                node.meanings = tuple(meanings)
+        # single-token stems ("negotiat*") are resolved per distinct word, memoised
+        self._root_stars = list(self._root.stars)
+        self._memo: dict[str, object] = {}
+        self.size = len(phrases)
+
+    def _first(self, tok: str) -> _Node | None:
+        """The root child for ``tok``, with any matching single-word stem merged in (memoised)."""
+        memo = self._memo
+        literal = self._root.children.get(tok)
+        star = next((ms for stem, ms in self._root_stars if tok.startswith(stem)), None)
+        node: _Node | None = literal
+        if star is not None:
+            node = _Node()
+            if literal is not None:
+                node.children = literal.children
+                node.stars = literal.stars
+            node.meanings = literal.meanings if literal is not None and literal.meanings is not None else star
+        if len(memo) > _MEMO_LIMIT:
+            memo.clear()
+        memo[tok] = node
+        return node
+
+    def scan(self, text: str) -> list[Hit]:
+        """All phrases in ``text`` (already lowercased by the caller), left to right.
+
+        Where a longer topic phrase starts inside a matched one and runs past it ("will
+        return" then "return to their permanent bases"), both are kept.
+        """
+        ms = list(_TOKEN.finditer(text))
+        toks = [m.group() for m in ms]
+        n = len(toks)
+        out: list[Hit] = []
+        memo = self._memo
+        first = self._first
+        longest = self._longest
+        i = 0
+        while i < n:
+            tok = toks[i]
+            node = memo.get(tok, _MISS)
+            if node is _MISS:
+                node = first(tok)
+            if node is None:
+                punct = _PUNCT_HITS.get(tok)
+                if punct is not None:
+                    out.append(Hit(ms[i].start(), ms[i].end(), tok, punct))
+                elif tok[0].isdigit() and i + 1 < n and (toks[i + 1] == "%" or toks[i + 1] == "percent"):
+                    try:
+                        out.append(Hit(ms[i].start(), ms[i + 1].end(), tok + "%", (Meaning(PCT, value=float(tok)),)))
+                        i += 1
+                    except ValueError:
+                        pass
+                i += 1
+                continue
+            end, meanings = longest(toks, i, node)  # type: ignore[arg-type]
+            if meanings is None:
+                i += 1
+                continue
+            start = ms[i].start()
+            stop = ms[end - 1].end()
+            out.append(Hit(start, stop, text[start:stop], meanings))
+            nxt = end
+            for k in range(i + 1, end):
+                node2 = memo.get(toks[k], _MISS)
+                if node2 is _MISS:
+                    node2 = first(toks[k])
+                if node2 is None:
+                    continue
+                e2, m2 = longest(toks, k, node2)  # type: ignore[arg-type]
+                if m2 is not None and e2 > end and any(x.topic is not None for x in m2):
+                    a, b = ms[k].start(), ms[e2 - 1].end()
+                    out.append(Hit(a, b, text[a:b], m2))
+                    nxt = e2
+                    break
+            i = nxt
+        return out
+
+    @staticmethod
+    def _longest(toks: list[str], i: int, node: _Node | None) -> tuple[int, tuple[Meaning, ...] | None]:
+        best_end, best = i, None
+        j = i
+        n = len(toks)
+        while node is not None:
+            if node.meanings is not None:
+                best_end, best = j + 1, node.meanings
+            j += 1
+            if j >= n:
+                break
+            t = toks[j]
+            for stem, ms in node.stars:
+                if t.startswith(stem):
+                    best_end, best = j + 1, ms
+                    break
+            node = node.children.get(t)
+        return best_end, best

@@ -1,0 +1,575 @@
+"""The default analyzer: deterministic rules over lexicons and a topic pack.
+
+How a statement is read (details in ``docs/stance-engine.md``):
+
+1. Normalise, split into sentences, match every known phrase in one regex pass.
+2. Per sentence, find attribution frames: reports by others ("Western media claim X") are
+   not the actor's stance and are dropped; dismissed reports ("reports that X are
+   fabrications", "he denied reports that X") count as the opposite of X; a question
+   answered "No" denies its content.
+3. Split the sentence into clauses at boundaries (``;``, ``:``, "but", ", and we", ...)
+   and subordinators. Conditional clauses ("if", "unless", "as long as") make the rest of
+   the sentence conditional; background clauses ("after", "because", "which") carry no stance.
+4. In each main clause, every topic cue gets a polarity from the stance words governing it,
+   each flipped by the negators before it in the clause (so double negation cancels and
+   "does not mean that our goals have changed" negates only the change). Continuity and
+   change words map to a polarity for topics whose proposition is continuity (war aims).
+   A clause without a cue inherits the topics of the clause or sentence before it.
+5. Intensity on a -10..+10 conflict-cooperation scale: the topic's value for the polarity,
+   capped by threat words, scaled by amplifiers ("all of", "massive") and softeners
+   ("measured", "scaled-down"); tariff-like topics also read percentages.
+
+Nothing here guesses: a sentence without a topic, or with votes that cancel out, yields no
+claim and an ``undecided`` reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from monitor.domain.analysis import Analysis, Relation
+from monitor.domain.analysis.lexicon import (
+    AMP,
+    BOUND,
+    CANCEL,
+    CHANGE,
+    COMMA,
+    COND,
+    CONDCUE,
+    CUE,
+    DISMISS,
+    DISMISS_VERB,
+    HEDGE,
+    NEG,
+    NEUTRAL,
+    OBJECT,
+    OPERATOR,
+    OTHER_SOURCE,
+    OWN,
+    PCT,
+    QUESTION,
+    REAFFIRM,
+    REPORT_NOUN,
+    REPORT_VERB,
+    STANCE,
+    SUB,
+    THREAT,
+    Hit,
+    LexiconBuilder,
+    Meaning,
+)
+from monitor.domain.analysis.text import normalize, sentences
+from monitor.domain.models import Claim, Modality, Polarity
+from monitor.domain.topics import TopicPack, TopicSpec, builtin_pack
+
+RULES_VERSION = "1.0"
+LEXICON_FILE = "lexicon.yaml"
+
+_PRO, _CONTRA = Polarity.PRO, Polarity.CONTRA
+_ANSWER = re.compile(r"""(?:said|replied|answered|responded|:)\s*"?\s*([a-z][a-z ,']*?)\s*[.!]*"?\s*[.!]*$""")
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_TITLES = _words(
+    "president prime minister foreign secretary spokesman spokeswoman spokesperson chancellor "
+    "general deputy press ambassador chairman he she i we they it mr mrs ms dr"
+)
+_NAMED_REPORT_VERBS = _words(
+    "said says claimed claims alleged alleges suggested suggests wrote writes told insisted insists "
+    "argued argues accused accuses"
+)
+_WITHOUT_SCOPE = 30  # characters: "without" negates only what follows closely
+_MAX_AMP = 3.0
+_OPERATOR_GAP = 25  # characters between a negative stance word and the stance word it governs
+
+
+@dataclass(slots=True)
+class _Segment:
+    kind: str  # main | cond | sub
+    start: int
+    close_at_comma: bool = False
+    hits: list[Hit] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Raw:
+    key: str
+    topic: str
+    pol: Polarity
+    explicit: bool
+    confidence: float
+    intensity: float
+    modality: Modality
+    category: str | None
+    pos: int
+    sentence: str
+    cues: list[str]
+    neg_cues: list[str]
+    mod_cues: list[str]
+    magnitude: float | None
+
+
+def _load_lexicon_data() -> dict[str, Any]:
+    text = resources.files(__package__).joinpath(LEXICON_FILE).read_text(encoding="utf-8")
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
+
+
+class RuleAnalyzer:
+    """Deterministic, explainable claim extraction. Same text in, same claims out."""
+
+    def __init__(self, pack: TopicPack | None = None) -> None:
+        self.pack = pack if pack is not None else builtin_pack()
+        self._topics: dict[str, TopicSpec] = self.pack.by_id()
+        data = _load_lexicon_data()
+        self._answers_no = frozenset(data["answers_no"])
+        self._answers_yes = frozenset(data["answers_yes"])
+        b = LexiconBuilder()
+        b.add_all(data["negators"], Meaning(NEG))
+        b.add_all(data["cancel"], Meaning(CANCEL))
+        b.add_all(data["pro"], Meaning(STANCE, pol=1))
+        b.add_all(data["contra"], Meaning(STANCE, pol=-1))
+        b.add_all(data["operators"], Meaning(OPERATOR))
+        b.add_all(data["operators"], Meaning(STANCE, pol=-1))
+        b.add_all(data["reaffirm"], Meaning(REAFFIRM))
+        b.add_all(data["change"], Meaning(CHANGE))
+        b.add_all(data["hedges"], Meaning(HEDGE))
+        b.add_all(data["conditions"], Meaning(COND))
+        b.add_all(data["condition_cues"], Meaning(CONDCUE))
+        b.add_all(data["subordinators"], Meaning(SUB))
+        b.add_all(data["boundaries"], Meaning(BOUND))
+        b.add_weighted(data["amplifiers"], AMP)
+        b.add_weighted(data["threats"], THREAT)
+        b.add_all(data["report_nouns"], Meaning(REPORT_NOUN))
+        b.add_all(data["other_sources"], Meaning(OTHER_SOURCE))
+        b.add_all(data["report_verbs"], Meaning(REPORT_VERB))
+        b.add_all(data["dismissals"], Meaning(DISMISS))
+        b.add_all(data["dismiss_verbs"], Meaning(DISMISS_VERB))
+        b.add_all(data["questions"], Meaning(QUESTION))
+        b.add_all(data["own_subjects"], Meaning(OWN))
+        b.add_all(data["neutral"], Meaning(NEUTRAL))
+        for t in self.pack.topics:
+            b.add_all(t.cues, Meaning(CUE, topic=t.id))
+            b.add_all(t.pro_cues, Meaning(CUE, topic=t.id, pol=1))
+            b.add_all(t.contra_cues, Meaning(CUE, topic=t.id, pol=-1))
+            b.add_all(t.pro, Meaning(STANCE, topic=t.id, pol=1))
+            b.add_all(t.contra, Meaning(STANCE, topic=t.id, pol=-1))
+            for obj, phrases in t.objects.items():
+                b.add_all(phrases, Meaning(OBJECT, topic=t.id, obj=obj))
+        self._lexicon = b.compile()
+        self._name = f"rules-{RULES_VERSION}+lex{data['version']}+topics-{self.pack.version}"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def topic_spec(self, topic: str) -> TopicSpec | None:
+        return self._topics.get(topic.split(":", 1)[0])
+
+    def topic_name(self, topic: str) -> str:
+        base, _, obj = topic.partition(":")
+        spec = self._topics.get(base)
+        name = spec.name if spec else base
+        return f"{name} ({obj.replace('_', ' ')})" if obj else name
+
+    def topic_severity(self, topic: str) -> str:
+        spec = self.topic_spec(topic)
+        return spec.severity.value if spec else "medium"
+
+    # -- analysis ---------------------------------------------------------------------
+
+    def analyze(self, text: str, *, speaker: str | None = None) -> Analysis:
+        cased, low = normalize(text)
+        hits = self._lexicon.scan(low)
+        speaker_parts = frozenset(w.lower().strip(".,") for w in speaker.split()) if speaker else frozenset()
+        raws: list[_Raw] = []
+        relations: list[Relation] = []
+        undecided: list[str] = []
+        carry: tuple[str, ...] = ()
+        i, n = 0, len(hits)
+        for s0, s1 in sentences(cased):
+            shits: list[Hit] = []
+            while i < n and hits[i].start < s1:
+                shits.append(hits[i])
+                i += 1
+            cued = self._sentence(shits, s0, s1, cased, low, carry, speaker_parts, raws, relations, undecided)
+            if cued:
+                carry = cued
+        claims = tuple(_to_claim(r) for r in raws)
+        if not claims and not relations and not undecided:
+            undecided.append("no topic recognised")
+        return Analysis(claims=claims, relations=tuple(relations), undecided=tuple(undecided))
+
+    def _sentence(
+        self,
+        hits: list[Hit],
+        s0: int,
+        s1: int,
+        cased: str,
+        low: str,
+        carry: tuple[str, ...],
+        speaker_parts: frozenset[str],
+        raws: list[_Raw],
+        relations: list[Relation],
+        undecided: list[str],
+    ) -> tuple[str, ...]:
+        sentence = cased[s0:s1]
+        # -- attribution frame: which span is someone else's words, and is it dismissed?
+        region: tuple[int, int] | None = None
+        flip_cue = ""
+        qhit = next((h for h in hits if h.meanings[0].role == QUESTION), None)
+        if qhit is not None:
+            m = _ANSWER.search(low[s0:s1])
+            answer = m.group(1).strip(" ,") if m else ""
+            if answer in self._answers_no:
+                region, flip_cue = (qhit.start, s1), f"{qhit.text} -> {answer}"
+            elif answer not in self._answers_yes:
+                region = (qhit.start, s1)
+        else:
+            region, flip_cue = self._report_frame(hits, s0, s1, cased, speaker_parts)
+
+        # -- clauses
+        segments: list[_Segment] = []
+        cur = _Segment("main", s0)
+        for h in hits:
+            role = h.meanings[0].role
+            if role == BOUND:
+                segments.append(cur)
+                cur = _Segment("main", h.end)
+                continue
+            if role == COMMA:
+                if cur.kind != "main" and cur.close_at_comma:
+                    segments.append(cur)
+                    cur = _Segment("main", h.end)
+                else:
+                    cur.hits.append(h)
+                continue
+            if role in (COND, SUB):
+                if cur.hits or cur.kind != "main":
+                    segments.append(cur)
+                # a subordinate clause ends at the next comma or boundary, wherever it starts
+                cur = _Segment(role, h.start, close_at_comma=True)
+                cur.hits.append(h)
+                continue
+            cur.hits.append(h)
+        segments.append(cur)
+        conditional = any(s.kind == COND for s in segments)
+
+        objects: dict[str, str] = {}
+        for h in hits:
+            for mm in h.meanings:
+                if mm.role == OBJECT and mm.topic is not None and mm.obj is not None:
+                    objects.setdefault(mm.topic, mm.obj)
+
+        cued_keys: list[str] = []
+        prev: tuple[str, ...] = carry
+        any_votes = False
+        for seg in segments:
+            own_topics = self._segment_topics(seg)
+            keys = tuple(self._key(t, objects) for t in own_topics)
+            for k in keys:
+                if k not in cued_keys:
+                    cued_keys.append(k)
+            if seg.kind == "main":
+                made, voted = self._claims(seg, own_topics, prev, objects, conditional, sentence, relations)
+                any_votes = any_votes or voted
+                for raw in made:
+                    if region is not None and region[0] <= raw.pos < region[1]:
+                        if not flip_cue:
+                            undecided.append(f"reported speech of others: {raw.topic}")
+                            continue
+                        raw.pol = raw.pol.flipped()
+                        raw.confidence = round(raw.confidence * 0.85, 3)
+                        raw.intensity = self._intensity_for_flip(raw)
+                        raw.neg_cues.append(flip_cue)
+                    raws.append(raw)
+            if keys:
+                prev = keys
+        if any_votes and not cued_keys and not carry:
+            undecided.append("stance words without a recognised topic")
+        return tuple(cued_keys)
+
+    def _report_frame(
+        self, hits: list[Hit], s0: int, s1: int, cased: str, speaker_parts: frozenset[str]
+    ) -> tuple[tuple[int, int] | None, str]:
+        """The span of this sentence attributed to someone else, and the dismissal cue if any."""
+        src: Hit | None = None
+        for h in hits:
+            role = h.meanings[0].role
+            if role in (REPORT_NOUN, OTHER_SOURCE) or any(m.role in (REPORT_NOUN, OTHER_SOURCE) for m in h.meanings):
+                src = h
+                break
+            if role == REPORT_VERB and h.text in _NAMED_REPORT_VERBS:
+                before = cased[s0 : h.start].rstrip()
+                word = before.rsplit(" ", 1)[-1].strip("\"'(,") if before else ""
+                if (
+                    word[:1].isupper()
+                    and word.lower() not in speaker_parts
+                    and word.lower() not in _TITLES
+                    and h.end < s1 - 2
+                    and len(before) > len(word)  # not the first word: "Russia says" stays own
+                ):
+                    src = Hit(h.start - len(word) - 1, h.end, word, (Meaning(OTHER_SOURCE),))
+                    break
+        if src is None:
+            return None, ""
+        for h in hits:
+            if h.start >= src.end and any(m.role == DISMISS for m in h.meanings):
+                return (src.start, h.start), h.text
+        for h in hits:
+            if h.start < src.start and h.meanings[0].role == DISMISS_VERB:
+                return (src.start, s1), h.text
+        # trailing attribution: "..., the newspaper claimed."
+        rest = [h for h in hits if h.start > src.end]
+        if all(h.meanings[0].role in (REPORT_VERB, COMMA) for h in rest):
+            commas = [h for h in hits if h.meanings[0].role == COMMA and h.start < src.start]
+            if commas:
+                return (s0, src.start), ""
+        return (src.start, s1), ""
+
+    @staticmethod
+    def _key(topic: str, objects: dict[str, str]) -> str:
+        obj = objects.get(topic)
+        return f"{topic}:{obj}" if obj else topic
+
+    @staticmethod
+    def _segment_topics(seg: _Segment) -> list[str]:
+        out: list[str] = []
+        for h in seg.hits:
+            for m in h.meanings:
+                if m.role == CUE and m.topic is not None and m.topic not in out:
+                    out.append(m.topic)
+        return out
+
+    def _claims(
+        self,
+        seg: _Segment,
+        own_topics: list[str],
+        inherited: tuple[str, ...],
+        objects: dict[str, str],
+        conditional: bool,
+        sentence: str,
+        relations: list[Relation],
+    ) -> tuple[list[_Raw], bool]:
+        cue_pos: dict[str, list[int]] = {}
+        votes_raw: list[tuple[Hit, Meaning]] = []
+        negs: list[Hit] = []
+        threats: list[tuple[Hit, float]] = []
+        amp = 0.0
+        amp_cues: list[str] = []
+        hedges: list[str] = []
+        condcues: list[str] = []
+        pcts: list[float] = []
+        continuity: list[tuple[Hit, int]] = []
+        for h in seg.hits:
+            for m in h.meanings:
+                r = m.role
+                if r == CUE:
+                    if m.topic is not None:
+                        cue_pos.setdefault(m.topic, []).append(h.start)
+                    if m.pol:
+                        votes_raw.append((h, m))
+                elif r == STANCE:
+                    votes_raw.append((h, m))
+                elif r == NEG:
+                    negs.append(h)
+                elif r == THREAT:
+                    threats.append((h, m.value))
+                elif r == AMP:
+                    amp += m.value
+                    amp_cues.append(h.text)
+                elif r == HEDGE:
+                    hedges.append(h.text)
+                elif r == CONDCUE:
+                    condcues.append(h.text)
+                elif r == PCT:
+                    pcts.append(m.value)
+                elif r == REAFFIRM:
+                    continuity.append((h, 1))
+                elif r == CHANGE:
+                    continuity.append((h, -1))
+        voted = bool(votes_raw or continuity)
+        carried = False
+        topics: list[tuple[str, str]]  # (topic id, key)
+        if own_topics:
+            topics = [(t, self._key(t, objects)) for t in own_topics]
+        elif inherited:
+            topics = [(k.split(":", 1)[0], k) for k in inherited]
+            carried = True
+        else:
+            return [], voted
+        multi = len(topics) > 1 and not carried
+        # "our response to the sanctions": the sanctions are the trigger, not a stance
+        framing = {t for t, _ in topics if (sp := self._topics.get(t)) is not None and sp.trigger_frame}
+
+        if hedges:
+            modality = Modality.HEDGED
+        elif conditional or condcues:
+            modality = Modality.CONDITIONAL
+        else:
+            modality = Modality.ASSERTED
+        mod_cues = hedges + condcues
+
+        out: list[_Raw] = []
+        for topic, key in topics:
+            spec = self._topics.get(topic)
+            if spec is None:
+                continue
+            votes: list[tuple[int, Hit]] = []
+            neg_used: list[str] = []
+            framed = multi and spec.id not in framing and bool(framing)
+            voted_at: set[int] = set()
+            cands: list[tuple[Hit, Meaning]] = []
+            for h, m in votes_raw:
+                if m.topic is not None and m.topic != topic:
+                    continue
+                if m.topic is None and (framed or (multi and _nearest(h.start, cue_pos) != topic)):
+                    continue
+                if h.start in voted_at:  # one vote per phrase and topic
+                    continue
+                voted_at.add(h.start)
+                cands.append((h, m))
+            operator = False
+            for idx, (h, m) in enumerate(cands):
+                # a negative stance word right before another stance word scopes over it:
+                # "no plans to send", "opposes lifting", "refused to resume" -> one negated vote
+                if (
+                    m.pol < 0
+                    and idx + 1 < len(cands)
+                    and cands[idx + 1][0].start - h.end <= _OPERATOR_GAP
+                    and any(x.role == OPERATOR for x in h.meanings)
+                ):
+                    operator = True
+                    neg_used.append(h.text)
+                    continue
+                n = _negations(negs, seg.start, h.start) + (1 if operator else 0)
+                operator = False
+                if n:
+                    neg_used.extend(x.text for x in negs if seg.start <= x.start < h.start)
+                votes.append((m.pol if n % 2 == 0 else -m.pol, h))
+            for h, sign in continuity:
+                n = _negations(negs, seg.start, h.start)
+                same = sign if n % 2 == 0 else -sign
+                if n:
+                    neg_used.extend(x.text for x in negs if x.start < h.start)
+                if spec.change is not None:
+                    changed_pol = 1 if spec.change is _PRO else -1
+                    votes.append((-changed_pol if same > 0 else changed_pol, h))
+                else:
+                    relations.append(Relation(key, "same" if same > 0 else "changed", h.text, sentence))
+            explicit = True
+            if votes:
+                total = sum(v for v, _ in votes)
+                if total == 0:
+                    continue
+                pol = _PRO if total > 0 else _CONTRA
+                confidence = 0.9 if abs(total) == len(votes) else 0.7
+                cues = [h.text for _, h in votes]
+            elif threats and not framed and (topic in cue_pos or carried):
+                pol, explicit = spec.threat, spec.threat_explicit
+                confidence = 0.85 if explicit else 0.6
+                cues = []
+            elif negs and topic in cue_pos and negs[0].start < cue_pos[topic][0]:
+                pol, confidence = _CONTRA, 0.75
+                cues = [negs[0].text]
+                neg_used.append(negs[0].text)
+            else:
+                continue
+            if carried:
+                confidence *= 0.85
+            if modality is Modality.CONDITIONAL:
+                confidence *= 0.9
+            elif modality is Modality.HEDGED:
+                confidence = min(confidence, 0.5)
+            # intensity on the conflict-cooperation scale
+            value = spec.intensity.get(pol, 0.0)
+            threat_cues: list[str] = []
+            min_threat = 0.0
+            if threats and pol is spec.threat and not framed:
+                min_threat = min(v for _, v in threats)
+                value = min(value, min_threat)
+                threat_cues = [h.text for h, _ in threats]
+            magnitude = None
+            if spec.magnitude == "percent" and pcts and pol is _PRO:
+                magnitude = max(pcts)
+                value = min(value, _pct_intensity(magnitude))
+            a = max(-_MAX_AMP, min(_MAX_AMP, amp))
+            if value < 0:
+                value = min(0.0, value - a)
+            elif value > 0:
+                value = max(0.0, value + a)
+            value = round(max(-10.0, min(10.0, value)), 2)
+            category = None
+            if min_threat <= -7:
+                category = "explicit_threat"
+            elif min_threat <= -5:
+                category = "warning"
+            pos = min([h.start for _, h in votes] + cue_pos.get(topic, []) + [seg.start if carried else 10**9])
+            out.append(
+                _Raw(
+                    key=key, topic=topic, pol=pol, explicit=explicit, confidence=round(confidence, 3),
+                    intensity=value, modality=modality, category=category, pos=pos, sentence=sentence,
+                    cues=_dedupe(cues + threat_cues + amp_cues), neg_cues=_dedupe(neg_used),
+                    mod_cues=list(mod_cues), magnitude=magnitude,
+                )
+            )
+        return out, voted
+
+    def _intensity_for_flip(self, raw: _Raw) -> float:
+        spec = self._topics[raw.topic]
+        return spec.intensity.get(raw.pol, 0.0)
+
+
+def _negations(negs: list[Hit], seg_start: int, pos: int) -> int:
+    n = 0
+    for h in negs:
+        if seg_start <= h.start < pos:
+            if h.text == "without" and pos - h.end > _WITHOUT_SCOPE:
+                continue
+            n += 1
+    return n
+
+
+def _nearest(pos: int, cue_pos: dict[str, list[int]]) -> str | None:
+    best: str | None = None
+    dist = 10**9
+    for topic, positions in cue_pos.items():
+        for p in positions:
+            d = abs(p - pos)
+            if d < dist:
+                best, dist = topic, d
+    return best
+
+
+def _pct_intensity(pct: float) -> float:
+    """Tariff-like rates on the conflict scale: 10% -> -4, 34% -> -5.3, 100% -> -6.5, 145% -> -7."""
+    if pct <= 0:
+        return 0.0
+    import math
+
+    return -min(9.0, 1.5 + 2.5 * math.log10(max(pct, 1.0)))
+
+
+def _dedupe(items: Iterable[str]) -> list[str]:
+    seen: list[str] = []
+    for x in items:
+        if x not in seen:
+            seen.append(x)
+    return seen[:8]
+
+
+def _to_claim(r: _Raw) -> Claim:
+    return Claim.model_construct(
+        topic=r.key, polarity=r.pol, intensity=r.intensity, modality=r.modality, category=r.category,
+        confidence=r.confidence, sentence=r.sentence, cues=tuple(r.cues), negation_cues=tuple(r.neg_cues),
+        modality_cues=tuple(r.mod_cues), magnitude=r.magnitude, explicit=r.explicit,
+    )
