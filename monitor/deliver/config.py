@@ -249,9 +249,7 @@ def parse_receivers(
         secrets = item.get("secrets") or []
         if not isinstance(secrets, list):
             raise ConfigError(f"{where}.secrets: expected a list")
-        item["secrets"] = [
-            _resolve_ref(s, f"{where}.secrets[{i}]", environ, base) for i, s in enumerate(secrets)
-        ]
+        item["secrets"] = [_resolve_ref(s, f"{where}.secrets[{i}]", environ, base) for i, s in enumerate(secrets)]
         try:
             receivers.append(ReceiverConfig.model_validate(item))
         except ValidationError as exc:
@@ -268,9 +266,7 @@ def load_receivers(path: Path, *, environ: Mapping[str, str]) -> list[ReceiverCo
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(
-            f"cannot read receivers file {path}: {exc.strerror}; pass --receivers PATH"
-        ) from exc
+        raise ConfigError(f"cannot read receivers file {path}: {exc.strerror}; pass --receivers PATH") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -78,6 +78,37 @@ class ReceiverStates:
         return state is None or state.enabled
 
 
+class AuditBuffer:
+    """Attempt records, appended in batches (one transaction per flush, not per attempt).
+
+    The pumps flush before every position commit, so an alert's attempts are durable
+    before the log says it was handled; a periodic flush keeps the trail current.
+    """
+
+    def __init__(self, log: EventLog, topic: str, *, max_pending: int = 500) -> None:
+        self._log = log
+        self._topic = topic
+        self._pending: list[Message] = []
+        self._max = max_pending
+        self._lock = asyncio.Lock()
+
+    async def add(self, attempt: DeliveryAttempt) -> None:
+        self._pending.append(Message(key=attempt.alert_id.encode(), value=attempt.model_dump_json().encode()))
+        if len(self._pending) >= self._max:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            if self._pending:
+                batch, self._pending = self._pending, []
+                await self._log.append(self._topic, batch)
+
+    async def run(self, interval_s: float, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await _wait(stop, interval_s)
+            await self.flush()
+
+
 class _Receiver:
     """Runtime of one receiver: its sender and whether it was told to stop (410)."""
 
@@ -108,6 +139,7 @@ class Dispatcher:
         self.settings = settings or DeliverSettings()
         self.clock = clock or SystemClock()
         self.states = ReceiverStates(log, self.settings.receivers_topic)
+        self.audit = AuditBuffer(log, self.settings.attempts_topic)
         self._rng = rng or random.Random()
         self.receivers = [r for r in receivers if r.enabled]
         for skipped in (r for r in receivers if not r.enabled):
@@ -116,9 +148,13 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; commit what finished, then return."""
         await self.states.refresh()
-        async with asyncio.TaskGroup() as group:
-            for config in self.receivers:
-                group.create_task(self._run_receiver(config, stop), name=f"dispatch.{config.name}")
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.audit.run(max(0.05, self.settings.commit_interval_s), stop))
+                for config in self.receivers:
+                    group.create_task(self._run_receiver(config, stop), name=f"dispatch.{config.name}")
+        finally:
+            await asyncio.shield(self.audit.flush())
 
     # -- one receiver ------------------------------------------------------------------------
 
@@ -155,8 +191,7 @@ class Dispatcher:
 
     def _sender(self, config: ReceiverConfig) -> Sender:
         async def on_attempt(attempt: DeliveryAttempt) -> None:
-            message = Message(key=attempt.alert_id.encode(), value=attempt.model_dump_json().encode())
-            await self.log.append(self.settings.attempts_topic, [message])
+            await self.audit.add(attempt)
 
         async def on_breaker(state: BreakerState, failures: int) -> None:
             event = BreakerChanged(
@@ -173,9 +208,7 @@ class Dispatcher:
             rng=random.Random(self._rng.random()),
         )
 
-    async def _append_receiver_event(
-        self, event: ReceiverDisabled | ReceiverEnabled | BreakerChanged
-    ) -> None:
+    async def _append_receiver_event(self, event: ReceiverDisabled | ReceiverEnabled | BreakerChanged) -> None:
         message = Message(key=event.receiver.encode(), value=event.model_dump_json().encode())
         await self.log.append(self.settings.receivers_topic, [message])
 
@@ -186,12 +219,25 @@ class Dispatcher:
         settings = self.settings
         window = runtime.config.max_in_flight
         next_read = position
+        buffer: deque[Record] = deque()  # read ahead: one query per batch, not per alert
         order: deque[int] = deque()  # dispatched offsets, in order (offsets may have gaps)
         finished: set[int] = set()
         inflight: dict[asyncio.Task[bool], int] = {}
+        errors: list[BaseException] = []
         committed = position
         last_commit = self.clock.monotonic()
+        wake = asyncio.Event()
         halted = asyncio.create_task(halt.wait())
+        halted.add_done_callback(lambda _: wake.set())
+
+        def on_done(task: asyncio.Task[bool]) -> None:
+            offset = inflight.pop(task)
+            if not task.cancelled():
+                if (exc := task.exception()) is not None:
+                    errors.append(exc)
+                elif task.result():
+                    finished.add(offset)
+            wake.set()
 
         async def settle(force: bool) -> None:
             nonlocal position, committed, last_commit
@@ -200,59 +246,40 @@ class Dispatcher:
                 position = order.popleft() + 1
             due = force or self.clock.monotonic() - last_commit >= settings.commit_interval_s
             if position != committed and due:
+                await self.audit.flush()
                 await self.log.commit(runtime.group, self.alerts_topic, {partition: position})
                 committed = position
                 last_commit = self.clock.monotonic()
 
-        async def reap(block: bool) -> None:
-            if not inflight:
-                return
-            done, _ = await asyncio.wait(
-                [*inflight, halted] if block else list(inflight),
-                timeout=None if block else 0,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            for task in done:
-                if task is halted:
-                    continue
-                offset = inflight.pop(task)
-                if task.result():
-                    finished.add(offset)
-
         try:
             while not halt.is_set():
-                await reap(block=False)
-                room = window - len(inflight)
-                records = (
-                    await self.log.read(
-                        self.alerts_topic, partition, next_read, min(room, settings.read_batch)
-                    )
-                    if room
-                    else []
-                )
-                if not records:
-                    await settle(force=not inflight)
-                    if inflight:
-                        await reap(block=True)
-                    else:
-                        await _wait(halt, settings.poll_interval_s)
+                if errors:
+                    raise errors[0]
+                if not buffer and len(inflight) < window:
+                    buffer.extend(await self.log.read(self.alerts_topic, partition, next_read, settings.read_batch))
+                    if buffer:
+                        next_read = buffer[-1].offset + 1
+                if buffer and len(inflight) < window and not runtime.gone.is_set():
+                    while buffer and len(inflight) < window:
+                        record = buffer.popleft()
+                        task = asyncio.create_task(self._handle(runtime, record))
+                        inflight[task] = record.offset
+                        task.add_done_callback(on_done)
+                        order.append(record.offset)
+                    await settle(force=False)
                     continue
-                if halt.is_set() or runtime.gone.is_set():
-                    break
-                for record in records:
-                    task = asyncio.create_task(self._handle(runtime, record))
-                    inflight[task] = record.offset
-                    order.append(record.offset)
-                    next_read = record.offset + 1
-                await settle(force=False)
+                wake.clear()  # before any await, so a completion during settle() is not missed
+                await settle(force=not inflight and not buffer)
+                if inflight:
+                    await wake.wait()
+                elif not buffer or runtime.gone.is_set():
+                    await _wait(halt, settings.poll_interval_s)
         finally:
             halted.cancel()
-            for task in inflight:
+            pending = list(inflight)
+            for task in pending:
                 task.cancel()
-            results = await asyncio.gather(*inflight, return_exceptions=True)
-            for (_task, offset), result in zip(inflight.items(), results, strict=True):
-                if result is True:
-                    finished.add(offset)
+            await asyncio.gather(*pending, return_exceptions=True)
             # Commit what finished even when cancelled: shielded so a shutdown cannot cut it short.
             await asyncio.shield(settle(force=True))
 
@@ -276,9 +303,7 @@ class Dispatcher:
         if result.outcome == "delivered":
             return True
         if result.outcome == "dead_lettered":
-            await self._dead_letter(
-                config, record, reason=result.reason or "undeliverable", result=result, alert=alert
-            )
+            await self._dead_letter(config, record, reason=result.reason or "undeliverable", result=result, alert=alert)
             return True
         # 410 Gone: keep the position before this alert; it is delivered once re-enabled.
         if not runtime.gone.is_set():
@@ -326,14 +351,10 @@ class Dispatcher:
         await self.log.append(self.settings.dead_letter_topic, [message])
 
 
-async def enable_receiver(
-    log: EventLog, settings: DeliverSettings, name: str, *, at: datetime, by: str
-) -> None:
+async def enable_receiver(log: EventLog, settings: DeliverSettings, name: str, *, at: datetime, by: str) -> None:
     """Record that ``name`` may receive again (after a 410 or a manual disable)."""
     event = ReceiverEnabled(receiver=name, at=at, by=by)
-    await log.append(
-        settings.receivers_topic, [Message(key=name.encode(), value=event.model_dump_json().encode())]
-    )
+    await log.append(settings.receivers_topic, [Message(key=name.encode(), value=event.model_dump_json().encode())])
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:

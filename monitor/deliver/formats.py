@@ -52,9 +52,7 @@ def render(alert: Alert, receiver: ReceiverConfig, *, occurred_at: datetime, sen
         payload = alertmanager_message(alert, receiver=receiver.name)
     else:
         assert receiver.routing_key is not None  # validated by ReceiverConfig
-        payload = pagerduty_event(
-            alert, routing_key=receiver.routing_key.get_secret_value(), occurred_at=occurred_at
-        )
+        payload = pagerduty_event(alert, routing_key=receiver.routing_key.get_secret_value(), occurred_at=occurred_at)
     return Rendered(headers, orjson.dumps(payload))
 
 

@@ -70,9 +70,7 @@ class WebhookReceiver:
             webhook = verify(body, headers, self._secrets, tolerance_s=self.tolerance_s)
         except DeliveryError as exc:
             self.rejected += 1
-            _log.warning(
-                "webhook rejected", path=request.path, webhook_id=headers.get("webhook-id"), reason=str(exc)
-            )
+            _log.warning("webhook rejected", path=request.path, webhook_id=headers.get("webhook-id"), reason=str(exc))
             return web.json_response({"error": str(exc)}, status=401)
         if webhook.id in self._seen:
             self.duplicates += 1

@@ -141,9 +141,7 @@ class CircuitBreaker:
     def failure(self, now: float) -> BreakerState | None:
         self._trial = False
         self.failures += 1
-        if self.state == "half_open" or (
-            self.state == "closed" and self.failures >= self.policy.failure_threshold
-        ):
+        if self.state == "half_open" or (self.state == "closed" and self.failures >= self.policy.failure_threshold):
             self.state = "open"
             self._opened_at = now
             return "open"
@@ -216,9 +214,7 @@ class Sender:
         self._secrets = receiver.secret_values()
         self._log = _log.bind(receiver=receiver.name, url=receiver.safe_url)
 
-    async def deliver(
-        self, alert: Alert, *, occurred_at: datetime, partition: int, offset: int
-    ) -> DeliveryResult:
+    async def deliver(self, alert: Alert, *, occurred_at: datetime, partition: int, offset: int) -> DeliveryResult:
         """Try until delivered, rejected, gone or out of attempts; every attempt goes to ``on_attempt``."""
         policy = self.receiver.retry
         attempts: list[DeliveryAttempt] = []
@@ -251,9 +247,7 @@ class Sender:
             )
             attempts.append(attempt)
             await self._on_attempt(attempt)
-            log = self._log.bind(
-                alert_id=alert.id, attempt=number, status=status, latency_ms=attempt.latency_ms
-            )
+            log = self._log.bind(alert_id=alert.id, attempt=number, status=status, latency_ms=attempt.latency_ms)
             if outcome == "delivered":
                 log.debug("delivered")
                 return DeliveryResult("delivered", tuple(attempts), status_code=status)
@@ -262,9 +256,7 @@ class Sender:
                 return DeliveryResult("gone", tuple(attempts), "receiver answered 410 Gone", status, excerpt)
             if outcome == "rejected":
                 log.error("rejected; dead-lettering", error=error)
-                return DeliveryResult(
-                    "dead_lettered", tuple(attempts), f"rejected with HTTP {status}", status, excerpt
-                )
+                return DeliveryResult("dead_lettered", tuple(attempts), f"rejected with HTTP {status}", status, excerpt)
             if outcome == "failed":
                 log.error("out of attempts; dead-lettering", error=error)
                 reason = f"no success after {number} attempts; last: {error or f'HTTP {status}'}"
@@ -321,15 +313,11 @@ class Sender:
         return status, excerpt, error, retry_after, (self._clock.monotonic() - started) * 1000.0
 
     async def _update_breaker(self, verdict: Verdict, status: int | None) -> None:
-        change = (
-            self.breaker.failure(self._clock.monotonic()) if verdict == "retry" else self.breaker.success()
-        )
+        change = self.breaker.failure(self._clock.monotonic()) if verdict == "retry" else self.breaker.success()
         if change is not None:
             await self._breaker_changed(change)
 
     async def _breaker_changed(self, state: BreakerState) -> None:
-        self._log.warning(
-            "circuit breaker " + state.replace("_", "-"), consecutive_failures=self.breaker.failures
-        )
+        self._log.warning("circuit breaker " + state.replace("_", "-"), consecutive_failures=self.breaker.failures)
         if self._on_breaker is not None:
             await self._on_breaker(state, self.breaker.failures)
