@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from monitor.adapters.embedded import SqliteLog  # noqa: E402
 from monitor.codec import statement_message  # noqa: E402
 from monitor.domain.detector import Detector  # noqa: E402
+from monitor.domain.models import Alert, StanceState, StatementEvent  # noqa: E402
 from monitor.replay.engine import EngineChoice  # noqa: E402
 from monitor.replay.range import RangeSpec  # noqa: E402
 from monitor.replay.runner import ReplayOptions, run_replay  # noqa: E402
@@ -41,8 +43,26 @@ from monitor.replay.sources import KafkaSource, SqliteSource, reader_options  # 
 from monitor.replay.testing import KeywordDetector, synthetic_statements  # noqa: E402
 from monitor.settings import KafkaSettings  # noqa: E402
 
-ENGINES = {"default": ("monitor.domain.detector:Detector", Detector),
-           "keyword": ("monitor.replay.testing:KeywordDetector", KeywordDetector)}
+
+class NullDetector(Detector):
+    """Folds nothing: isolates the cost of the replay machinery (read, decode, project, write)."""
+
+    def __init__(self) -> None:
+        pass
+
+    @property
+    def version(self) -> str:
+        return "null"
+
+    def step(self, state: StanceState, event: StatementEvent) -> tuple[StanceState, list[Alert]]:
+        return state, []
+
+
+ENGINES: dict[str, tuple[str, Callable[[], Detector]]] = {
+    "default": ("monitor.domain.detector:Detector", Detector),
+    "keyword": ("monitor.replay.testing:KeywordDetector", KeywordDetector),
+    "null": ("bench.bench_replay:NullDetector", NullDetector),
+}
 
 
 def engine(name: str) -> EngineChoice:
@@ -206,7 +226,7 @@ def memory(n: int, engine_name: str, keep: Path | None) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=100_000, help="statements for the Kafka throughput run")
-    ap.add_argument("--engines", default="keyword,default", help="engines for the throughput run")
+    ap.add_argument("--engines", default="null,keyword,default", help="engines for the throughput run")
     ap.add_argument("--memory-n", type=int, default=1_000_000, help="statements for the memory run")
     ap.add_argument("--memory-engine", default="keyword", choices=sorted(ENGINES))
     ap.add_argument("--keep-db", type=Path, help="reuse/keep the embedded log of the memory run here")
