@@ -55,8 +55,8 @@ class Timing:
         self.new.set()
         return web.Response(status=204)
 
-    async def wait_for(self, ids: set[str], timeout: float) -> None:
-        async with asyncio.timeout(timeout):
+    async def wait_for(self, ids: set[str], within_s: float) -> None:
+        async with asyncio.timeout(within_s):
             while not ids <= self.received.keys():
                 self.new.clear()
                 await self.new.wait()
@@ -64,7 +64,7 @@ class Timing:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
@@ -97,7 +97,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             # Warm up: the dispatcher is running and connected.
             warm = next_alerts(4)
             await log.append("alerts", [alert_message(a) for a in warm])
-            await timing.wait_for({a.id for a in warm}, timeout=60)
+            await timing.wait_for({a.id for a in warm}, within_s=60)
 
             # Steady rate.
             sent: dict[str, float] = {}
@@ -108,7 +108,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 (alert,) = next_alerts(1)
                 sent[alert.id] = time.perf_counter()
                 await log.append("alerts", [alert_message(alert)])
-            await timing.wait_for(set(sent), timeout=60)
+            await timing.wait_for(set(sent), within_s=60)
             latencies = [(timing.received[i] - t) * 1000 for i, t in sent.items()]
 
             # Burst: how fast does a backlog drain?
@@ -116,7 +116,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             t0 = time.perf_counter()
             for chunk in range(0, len(burst), 500):
                 await log.append("alerts", [alert_message(a) for a in burst[chunk : chunk + 500]])
-            await timing.wait_for({a.id for a in burst}, timeout=300)
+            await timing.wait_for({a.id for a in burst}, within_s=300)
             drain_s = time.perf_counter() - t0
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -160,7 +160,8 @@ def main() -> int:
     print(
         f"append -> webhook received at {args.rate:g} alerts/s over {args.seconds:g} s "
         f"({result['steady_alerts']} alerts): p50 {lat['p50']} ms  p90 {lat['p90']} ms  "
-        f"p99 {lat['p99']} ms  max {lat['max']} ms  [target p99 <= 200 ms: {'met' if result['target_met'] else 'MISSED'}]"
+        f"p99 {lat['p99']} ms  max {lat['max']} ms  "
+        f"[target p99 <= 200 ms: {'met' if result['target_met'] else 'MISSED'}]"
     )
     print(f"burst of {result['burst_alerts']}: {result['burst_alerts_per_s']} alerts/s delivered")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 import orjson
 import pytest
+import structlog
 from pydantic import BaseModel
 
 from monitor.adapters.embedded import SqliteLog
@@ -281,3 +282,30 @@ async def test_filters_and_formats_over_the_wire(log: SqliteLog) -> None:
     assert {m["alerts"][0]["labels"]["alert_id"] for m in by_path["/am"]} == {a.id for a in escalations}
     assert {m["dedup_key"] for m in by_path["/pd"]} == {a.id for a in contradictions}
     assert all(m["routing_key"] == "rk-123" and m["event_action"] == "trigger" for m in by_path["/pd"])
+
+
+async def test_status_and_enable_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from monitor.cli import main
+
+    db = tmp_path / "cli.db"
+    log = SqliteLog(db)
+    await publish(log, some_alerts(3))
+    server = ScriptedServer(always(Reply(410)))
+    async with server.serve() as url, dispatching(log, receivers({"name": "hook", "url": url})):
+        await eventually(lambda: _disabled(log, "hook"))
+    await log.close()
+
+    def run(*argv: str) -> int:
+        try:
+            return main(["dispatch", "--db", str(db), *argv])
+        finally:
+            structlog.reset_defaults()  # the CLI configures logging process-wide
+
+    assert await asyncio.to_thread(run, "--status") == 0
+    out = capsys.readouterr().out
+    assert "hook" in out and "DISABLED" in out and "410" in out
+    assert await asyncio.to_thread(run, "--enable", "hook") == 0
+    assert await asyncio.to_thread(run, "--status") == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("hook"))
+    assert "enabled" in line and line.split()[3] == "3"  # lag: all three alerts still to deliver
+    assert await asyncio.to_thread(run) == 2  # no receivers file: a configuration error
