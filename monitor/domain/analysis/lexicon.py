@@ -39,6 +39,7 @@ QUESTION = "question"
 OWN = "own"
 NEUTRAL = "neutral"  # swallows words that would otherwise fire a cue
 OPERATOR = "operator"  # negative stance verb that may govern the next stance word
+EVALUATOR = "evaluator"  # negative judgement of the stance word before it ("... would be a mistake")
 PCT = "pct"
 
 
@@ -195,7 +196,9 @@ class Lexicon:
             if literal is not None:
                 node.children = literal.children
                 node.stars = literal.stars
-            node.meanings = literal.meanings if literal is not None and literal.meanings is not None else star
+            merged = list(literal.meanings) if literal is not None and literal.meanings is not None else []
+            merged.extend(m for m in star if m not in merged)
+            node.meanings = tuple(merged)
         if len(memo) > _MEMO_LIMIT:
             memo.clear()
         memo[tok] = node

@@ -45,6 +45,7 @@ from monitor.domain.analysis.lexicon import (
     CUE,
     DISMISS,
     DISMISS_VERB,
+    EVALUATOR,
     HEDGE,
     NEG,
     NEUTRAL,
@@ -89,6 +90,9 @@ _NAMED_REPORT_VERBS = _words(
 )
 _WITHOUT_SCOPE = 30  # characters: "without" negates only what follows closely
 _MAX_AMP = 3.0
+_THREAT_ACT = -7.0  # threat words at or below this are acts ("legitimate targets"), not nouns ("war")
+_SENTENCE_THREAT = -6.0  # explicit threats colour every claim of their sentence that points the same way
+_TRIGGER_SPAN = 24  # characters after "response"/"countermeasures" naming what is responded to
 _OPERATOR_GAP = 25  # characters between a negative stance word and the stance word it governs
 
 
@@ -140,6 +144,8 @@ class RuleAnalyzer:
         b.add_all(data["contra"], Meaning(STANCE, pol=-1))
         b.add_all(data["operators"], Meaning(OPERATOR))
         b.add_all(data["operators"], Meaning(STANCE, pol=-1))
+        b.add_all(data["evaluators"], Meaning(EVALUATOR))
+        b.add_all(data["evaluators"], Meaning(STANCE, pol=-1))
         b.add_all(data["reaffirm"], Meaning(REAFFIRM))
         b.add_all(data["change"], Meaning(CHANGE))
         b.add_all(data["hedges"], Meaning(HEDGE))
@@ -273,6 +279,15 @@ class RuleAnalyzer:
         cued_keys: list[str] = []
         prev: tuple[str, ...] = carry
         any_votes = False
+        first_raw = len(raws)
+        sentence_threat = 0.0
+        threat_cue = ""
+        for seg in segments:
+            if seg.kind == "main":
+                for h in seg.hits:
+                    for mm in h.meanings:
+                        if mm.role == THREAT and mm.value < sentence_threat:
+                            sentence_threat, threat_cue = mm.value, h.text
         for seg in segments:
             own_topics = self._segment_topics(seg)
             keys = tuple(self._key(t, objects) for t in own_topics)
@@ -294,6 +309,12 @@ class RuleAnalyzer:
                     raws.append(raw)
             if keys:
                 prev = keys
+        if sentence_threat <= _SENTENCE_THREAT:
+            for raw in raws[first_raw:]:
+                spec = self._topics[raw.topic]
+                if raw.pol is spec.threat and raw.intensity > sentence_threat:
+                    raw.intensity = sentence_threat
+                    raw.cues = _dedupe([*raw.cues, threat_cue])
         if any_votes and not cued_keys and not carry:
             undecided.append("stance words without a recognised topic")
         return tuple(cued_keys)
@@ -398,6 +419,8 @@ class RuleAnalyzer:
                 elif r == CHANGE:
                     continuity.append((h, -1))
         voted = bool(votes_raw or continuity)
+        if threats:
+            threats = self._outside_triggers(seg, threats)
         carried = False
         topics: list[tuple[str, str]]  # (topic id, key)
         if own_topics:
@@ -432,7 +455,9 @@ class RuleAnalyzer:
             for h, m in votes_raw:
                 if m.topic is not None and m.topic != topic:
                     continue
-                if m.topic is None and (framed or (multi and _nearest(h.start, cue_pos) != topic)):
+                if m.topic is None and (
+                    framed or (multi and topic not in framing and _nearest(h.start, cue_pos) != topic)
+                ):
                     continue
                 if h.start in voted_at:  # one vote per phrase and topic
                     continue
@@ -455,7 +480,14 @@ class RuleAnalyzer:
                 operator = False
                 if n:
                     neg_used.extend(x.text for x in negs if seg.start <= x.start < h.start)
-                votes.append((m.pol if n % 2 == 0 else -m.pol, h))
+                pol_vote = m.pol if n % 2 == 0 else -m.pol
+                if votes and m.pol < 0 and any(x.role == EVALUATOR for x in h.meanings):
+                    # "lifting the sanctions would be a mistake": the judgement flips what it judges
+                    prev_pol, prev_hit = votes[-1]
+                    votes[-1] = (-prev_pol if n % 2 == 0 else prev_pol, prev_hit)
+                    neg_used.append(h.text)
+                    continue
+                votes.append((pol_vote, h))
             for h, sign in continuity:
                 n = _negations(negs, seg.start, h.start)
                 same = sign if n % 2 == 0 else -sign
@@ -467,6 +499,7 @@ class RuleAnalyzer:
                 else:
                     relations.append(Relation(key, "same" if same > 0 else "changed", h.text, sentence))
             explicit = True
+            acts = min((v for _, v in threats), default=0.0)
             if votes:
                 total = sum(v for v, _ in votes)
                 if total == 0:
@@ -474,6 +507,13 @@ class RuleAnalyzer:
                 pol = _PRO if total > 0 else _CONTRA
                 confidence = 0.9 if abs(total) == len(votes) else 0.7
                 cues = [h.text for _, h in votes]
+                if acts <= _THREAT_ACT and pol is not spec.threat and not framed:
+                    # "the countries supplying them become parties to the conflict": an explicit
+                    # threat against the topic outweighs a stance verb describing others
+                    pol, explicit, confidence = spec.threat, False, 0.6
+            elif spec.magnitude == "percent" and pcts and not framed and topic in cue_pos:
+                pol, confidence = _PRO, 0.75  # "a tariff of 20% will apply": the rate is the claim
+                cues = []
             elif threats and not framed and (topic in cue_pos or carried):
                 pol, explicit = spec.threat, spec.threat_explicit
                 confidence = 0.85 if explicit else 0.6
@@ -482,6 +522,10 @@ class RuleAnalyzer:
                 pol, confidence = _CONTRA, 0.75
                 cues = [negs[0].text]
                 neg_used.append(negs[0].text)
+            elif amp < 0 and spec.threat is _PRO and topic in cue_pos and not framed:
+                # "the drills were routine": a described act of force, softly worded
+                pol, explicit, confidence = _PRO, False, 0.5
+                cues = []
             else:
                 continue
             if carried:
@@ -523,6 +567,19 @@ class RuleAnalyzer:
                 )
             )
         return out, voted
+
+    def _outside_triggers(self, seg: _Segment, threats: list[tuple[Hit, float]]) -> list[tuple[Hit, float]]:
+        """Threat words naming the trigger of a response ("our response to any seizure") are not threats."""
+        spans: list[tuple[int, int]] = []
+        for h in seg.hits:
+            for m in h.meanings:
+                if m.role == CUE and m.topic is not None:
+                    spec = self._topics.get(m.topic)
+                    if spec is not None and spec.trigger_frame:
+                        spans.append((h.end, h.end + _TRIGGER_SPAN))
+        if not spans:
+            return threats
+        return [(h, v) for h, v in threats if not any(a < h.start <= b for a, b in spans)]
 
     def _intensity_for_flip(self, raw: _Raw) -> float:
         spec = self._topics[raw.topic]

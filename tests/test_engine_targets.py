@@ -1,0 +1,149 @@
+"""The stance engine against its targets: labeled cases, the Meduza case, readable alerts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from monitor.domain.detector import Detector
+from monitor.domain.models import AlertKind, StanceState, StatementEvent
+from monitor.evaluation import evaluate, parse_cases, run_case
+
+HERE = Path(__file__).parent
+OWN = HERE / "cases" / "own_cases.jsonl"
+HOLDOUT = HERE / "cases" / "holdout_cases.jsonl"
+DEV = HERE.parent.parent / "shared" / "eval" / "dev_cases.jsonl"
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector()
+
+
+def test_own_cases_cover_the_phenomena() -> None:
+    cases = parse_cases(OWN.read_text().splitlines(), name=str(OWN))
+    assert len(cases) >= 60
+    actors = {s.actor for c in cases for s in c.statements}
+    assert len(actors) >= 10
+    kinds = {e.kind for c in cases for e in c.expected}
+    assert kinds == {AlertKind.CONTRADICTION, AlertKind.ESCALATION}
+    assert sum(1 for c in cases if not c.expected) >= 25  # plenty of "raise nothing" cases
+
+
+@pytest.mark.parametrize("path", [OWN, HOLDOUT], ids=["own", "holdout"])
+def test_engine_meets_targets_on_own_labeled_sets(detector: Detector, path: Path) -> None:
+    report = evaluate(detector, parse_cases(path.read_text().splitlines(), name=str(path)))
+    assert report.precision >= 0.95, report.failures
+    assert report.recall >= 0.90, report.failures
+
+
+@pytest.mark.skipif(not DEV.exists(), reason="shared development set not present")
+def test_engine_meets_targets_on_dev_set(detector: Detector) -> None:
+    report = evaluate(detector, parse_cases(DEV.read_text().splitlines(), name=str(DEV)))
+    assert report.precision >= 0.95, report.failures
+    assert report.recall >= 0.90, report.failures
+
+
+def _events(actor: str, rows: list[tuple[str, str]]) -> list[StatementEvent]:
+    return [
+        StatementEvent(
+            id=f"m-{i}", actor=actor, speaker=speaker, text=text,
+            published_at=f"2024-11-0{i}T10:00:00Z", source_url=f"https://example.org/{i}",
+        )
+        for i, (speaker, text) in enumerate(rows, start=1)
+    ]
+
+
+def _fold(detector: Detector, events: list[StatementEvent]) -> tuple[StanceState, list[object]]:
+    state = StanceState.empty(events[0].actor)
+    alerts: list[object] = []
+    for ev in events:
+        state, raised = detector.step(state, ev)
+        alerts.extend(raised)
+    return state, alerts
+
+
+def test_meduza_case_raises_nothing(detector: Detector) -> None:
+    events = _events("kremlin", [
+        ("Vladimir Putin", "The goals of the special military operation have not changed and will be achieved."),
+        ("Vladimir Putin",
+         "We are ready for dialogue with Mr Trump. If he wants to resume contacts, we have nothing against it."),
+        ("Dmitry Peskov",
+         "Readiness for dialogue does not mean that our goals have changed. The president never said the "
+         "goals were changing. On the contrary, he has repeatedly said that they remain the same."),
+    ])
+    state, alerts = _fold(detector, events)
+    assert alerts == []
+    assert state.topics["war_aims"].support >= 2
+
+
+def test_alert_is_readable_on_its_own(detector: Detector) -> None:
+    events = _events("white_house", [
+        ("John Kirby", "We have no plans to send F-16s to Ukraine."),
+        ("Joe Biden", "The United States will deliver F-16 fighter jets to Ukraine."),
+    ])
+    _, alerts = _fold(detector, events)
+    assert len(alerts) == 1
+    alert = alerts[0]
+    assert alert.kind is AlertKind.CONTRADICTION  # type: ignore[attr-defined]
+    assert alert.prior.quote and alert.statement.quote  # type: ignore[attr-defined]
+    assert alert.prior.source_url == "https://example.org/1"  # type: ignore[attr-defined]
+    assert alert.statement.source_url == "https://example.org/2"  # type: ignore[attr-defined]
+    assert "F-16" in alert.topic_name or "fighter" in alert.topic_name  # type: ignore[attr-defined]
+    assert "no plans" in " ".join(alert.cues) or "deliver" in " ".join(alert.cues)  # type: ignore[attr-defined]
+    assert "reversed" in alert.explanation and "\n" not in alert.explanation  # type: ignore[attr-defined]
+    assert alert.engine == detector.version  # type: ignore[attr-defined]
+
+
+def test_same_input_same_output() -> None:
+    cases = parse_cases(OWN.read_text().splitlines(), name=str(OWN))
+    a = [[x.model_dump_json() for x in run_case(Detector(), c)] for c in cases]
+    b = [[x.model_dump_json() for x in run_case(Detector(), c)] for c in cases]
+    assert a == b
+
+
+def test_state_stays_small_and_seen_bounded(detector: Detector) -> None:
+    cases = parse_cases(OWN.read_text().splitlines(), name=str(OWN))
+    state = StanceState.empty("kremlin")
+    for i, ev in enumerate(s for c in cases for s in c.statements):
+        state, _ = detector.step(state, ev.model_copy(update={"actor": "kremlin", "id": f"x{i}"}))
+    assert len(state.seen) <= detector.config.seen_window
+    for stance in state.topics.values():
+        assert len(stance.model_dump_json().encode()) <= 2048
+
+
+def test_undecided_is_recorded_not_guessed(detector: Detector) -> None:
+    events = _events("kremlin", [("Dmitry Peskov", "The president held a meeting on the economy today.")])
+    state, alerts = _fold(detector, events)
+    assert alerts == [] and state.topics == {} and state.undecided == 1
+
+
+def test_republished_statement_is_evidence(detector: Detector) -> None:
+    events = _events("kremlin", [
+        ("Maria Zakharova", "Russia is ready to continue prisoner exchanges."),
+        ("Maria Zakharova", "Russia is suspending all prisoner exchanges."),
+        ("Maria Zakharova", "Russia is suspending all prisoner exchanges!"),
+    ])
+    state, alerts = _fold(detector, events)
+    assert len(alerts) == 1 and state.statements == 3
+
+
+def test_user_topic_pack_extends_and_changes_version(tmp_path: Path) -> None:
+    pack = tmp_path / "arctic.yaml"
+    pack.write_text(json.dumps({
+        "version": "user-1",
+        "topics": [{"id": "arctic_shipping", "name": "Arctic shipping", "cues": ["northern sea route"],
+                    "intensity": {"pro": 2, "contra": -3}}],
+    }))
+    from monitor.domain.stance import EngineConfig
+
+    custom = Detector(config=EngineConfig(topic_packs=(str(pack),)))
+    assert custom.version != Detector().version and "user-1" in custom.version
+    events = _events("kremlin", [
+        ("Dmitry Peskov", "Russia will keep the Northern Sea Route open to foreign ships."),
+        ("Dmitry Peskov", "Russia will close the Northern Sea Route to foreign ships."),
+    ])
+    _, alerts = _fold(custom, events)
+    assert [a.topic for a in alerts] == ["arctic_shipping"]  # type: ignore[attr-defined]
