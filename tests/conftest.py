@@ -1,0 +1,63 @@
+"""Shared pytest fixtures.
+
+Kafka (tests marked ``@pytest.mark.kafka``):
+
+- ``kafka_bootstrap``: bootstrap servers of a real broker, shared by the session;
+  ``$KAFKA_BOOTSTRAP_SERVERS`` if set, else one :class:`~monitor.localkafka.LocalKafka`.
+- ``kafka_broker``: a private ``LocalKafka`` for one test, for tests that stop, kill or restart it.
+- ``unique_topic``: fresh topic names, so tests sharing a broker never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from monitor.errors import EnvironmentProblem
+from monitor.localkafka import LocalKafka
+
+# -- Kafka -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """``host:port`` of a broker: ``$KAFKA_BOOTSTRAP_SERVERS``, else a LocalKafka for the whole session."""
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield external
+        return
+    with LocalKafka(partitions=4) as kafka:
+        yield kafka.bootstrap
+
+
+@pytest.fixture
+def kafka_broker() -> Iterator[LocalKafka]:
+    """A private broker this test may stop, kill and restart (about 10 s to start)."""
+    kafka = LocalKafka(partitions=4)
+    try:
+        kafka.start()
+    except BaseException as exc:
+        kafka.close()
+        # With an external broker chosen on purpose, a machine without Java skips these tests.
+        if isinstance(exc, EnvironmentProblem) and os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+            pytest.skip(f"needs a local broker: {exc}")
+        raise
+    try:
+        yield kafka
+    finally:
+        kafka.close()
+
+
+@pytest.fixture
+def unique_topic(request: pytest.FixtureRequest) -> Callable[..., str]:
+    """Make fresh topic names: ``unique_topic()`` -> ``<test name>-<uuid>``, ``unique_topic("in")`` -> ``in-<uuid>``."""
+    default = re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name).strip("-")[:80]
+
+    def make(prefix: str = default) -> str:
+        return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+    return make
