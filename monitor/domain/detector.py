@@ -12,6 +12,7 @@ from __future__ import annotations
 from monitor.domain.analysis import Analysis, Analyzer
 from monitor.domain.analysis.rules import RuleAnalyzer
 from monitor.domain.analysis.text import fingerprint_text
+from monitor.domain.fast import build
 from monitor.domain.ids import alert_id, digest
 from monitor.domain.models import (
     Alert,
@@ -69,11 +70,14 @@ class Detector:
         merged = merge_claims(analysis.claims)
         topics = dict(state.topics)
         candidates: list[tuple[Decision, Claim, TopicStance]] = []
+        refs: dict[str, StatementRef] = {}
         for topic, claim in merged.items():
-            ref = StatementRef.model_construct(
-                id=event.id, speaker=event.speaker, quote=_clip(claim.sentence, cfg.quote_chars),
-                source_url=event.source_url, published_at=event.published_at,
-            )
+            ref = refs.get(claim.sentence)
+            if ref is None:
+                ref = refs[claim.sentence] = build(StatementRef, {
+                    "id": event.id, "speaker": event.speaker, "quote": _clip(claim.sentence, cfg.quote_chars),
+                    "source_url": event.source_url, "published_at": event.published_at,
+                })
             prior = topics.get(topic)
             decision = decide(prior, claim, ref, cfg)
             if decision.stance is not None:
@@ -147,30 +151,30 @@ class Detector:
                 explanation += f"; {claim.modality.value}: {', '.join(claim.modality_cues[:2])}"
             explanation += "]"
         explanation += "."
-        statement = StatementRef.model_construct(
-            id=event.id, speaker=event.speaker, quote=_clip(event.text, _ALERT_QUOTE_CHARS),
-            source_url=event.source_url, published_at=event.published_at,
-        )
-        return Alert(
-            id=alert_id(event.id, kind.value, claim.topic),
-            kind=kind,
-            actor=event.actor,
-            topic=claim.topic,
-            topic_name=name,
-            statement=statement,
-            prior=prior.basis,
-            severity=_SEVERITIES[max(0, min(3, rank))],
-            confidence=confidence,
-            explanation=explanation,
-            cues=claim.cues,
-            negation_cues=claim.negation_cues,
-            modality_cues=claim.modality_cues,
-            prior_polarity=prior.polarity,
-            new_polarity=claim.polarity,
-            prior_intensity=prior.intensity,
-            new_intensity=claim.intensity,
-            engine=self.version,
-        )
+        statement = build(StatementRef, {
+            "id": event.id, "speaker": event.speaker, "quote": _clip(event.text, _ALERT_QUOTE_CHARS),
+            "source_url": event.source_url, "published_at": event.published_at,
+        })
+        return build(Alert, {
+            "id": alert_id(event.id, kind.value, claim.topic),
+            "kind": kind,
+            "actor": event.actor,
+            "topic": claim.topic,
+            "topic_name": name,
+            "statement": statement,
+            "prior": prior.basis,
+            "severity": _SEVERITIES[max(0, min(3, rank))],
+            "confidence": confidence,
+            "explanation": explanation,
+            "cues": claim.cues,
+            "negation_cues": claim.negation_cues,
+            "modality_cues": claim.modality_cues,
+            "prior_polarity": prior.polarity,
+            "new_polarity": claim.polarity,
+            "prior_intensity": prior.intensity,
+            "new_intensity": claim.intensity,
+            "engine": self.version,
+        })
 
 
 def _verb(polarity: Polarity, *, present: bool = False) -> str:

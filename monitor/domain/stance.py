@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from monitor.domain.fast import build
 from monitor.domain.models import (
     AlertKind,
     Claim,
@@ -184,20 +185,20 @@ def _stance(claim: Claim, ref: StatementRef, *, support: int, prior: TopicStance
     magnitude = claim.magnitude
     if magnitude is None and prior is not None:
         magnitude = prior.magnitude
-    return TopicStance.model_construct(
-        topic=claim.topic,
-        polarity=claim.polarity,
-        intensity=claim.intensity,
-        category=claim.category,
-        confidence=max(claim.confidence, prior.confidence) if prior is not None else claim.confidence,
-        basis=ref,
-        support=support,
-        last_statement_id=ref.id,
-        cues=claim.cues[:6],
-        magnitude=magnitude,
-        modality=claim.modality,
-        evidence=prior.evidence if prior is not None else 0,
-    )
+    return build(TopicStance, {
+        "topic": claim.topic,
+        "polarity": claim.polarity,
+        "intensity": claim.intensity,
+        "category": claim.category,
+        "confidence": max(claim.confidence, prior.confidence) if prior is not None else claim.confidence,
+        "basis": ref,
+        "support": support,
+        "last_statement_id": ref.id,
+        "cues": claim.cues[:6],
+        "magnitude": magnitude,
+        "modality": claim.modality,
+        "evidence": prior.evidence if prior is not None else 0,
+    })
 
 
 def _noted(prior: TopicStance, *, support: bool = False) -> TopicStance:

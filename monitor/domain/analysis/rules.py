@@ -66,6 +66,7 @@ from monitor.domain.analysis.lexicon import (
     Meaning,
 )
 from monitor.domain.analysis.text import normalize, sentences
+from monitor.domain.fast import build
 from monitor.domain.models import Claim, Modality, Polarity
 from monitor.domain.topics import TopicPack, TopicSpec, builtin_pack
 
@@ -122,6 +123,9 @@ class _Raw:
     magnitude: float | None
 
 
+_Done = tuple[tuple[Claim, ...], tuple[Relation, ...], tuple[str, ...], tuple[str, ...]]
+
+
 def _load_lexicon_data() -> dict[str, Any]:
     text = resources.files(__package__).joinpath(LEXICON_FILE).read_text(encoding="utf-8")
     data: dict[str, Any] = yaml.safe_load(text)
@@ -131,8 +135,12 @@ def _load_lexicon_data() -> dict[str, Any]:
 class RuleAnalyzer:
     """Deterministic, explainable claim extraction. Same text in, same claims out."""
 
-    def __init__(self, pack: TopicPack | None = None) -> None:
+    def __init__(self, pack: TopicPack | None = None, *, sentence_cache: int = 20_000) -> None:
         self.pack = pack if pack is not None else builtin_pack()
+        self._cache_size = sentence_cache
+        self._cache: dict[tuple[str, tuple[str, ...], frozenset[str]], _Done] | None = (
+            {} if sentence_cache > 0 else None
+        )
         self._topics: dict[str, TopicSpec] = self.pack.by_id()
         data = _load_lexicon_data()
         self._answers_no = frozenset(data["answers_no"])
@@ -195,25 +203,37 @@ class RuleAnalyzer:
 
     def analyze(self, text: str, *, speaker: str | None = None) -> Analysis:
         cased, low = normalize(text)
-        hits = self._lexicon.scan(low)
         speaker_parts = frozenset(w.lower().strip(".,") for w in speaker.split()) if speaker else frozenset()
-        raws: list[_Raw] = []
+        claims: list[Claim] = []
         relations: list[Relation] = []
         undecided: list[str] = []
         carry: tuple[str, ...] = ()
-        i, n = 0, len(hits)
+        cache = self._cache
         for s0, s1 in sentences(cased):
-            shits: list[Hit] = []
-            while i < n and hits[i].start < s1:
-                shits.append(hits[i])
-                i += 1
-            cued = self._sentence(shits, s0, s1, cased, low, carry, speaker_parts, raws, relations, undecided)
-            if cued:
-                carry = cued
-        claims = tuple(_to_claim(r) for r in raws)
+            # A sentence reads the same wherever it appears, given the topics carried into it
+            # and the speaker: its result is cached (bounded), which changes speed, not output.
+            key = (low[s0:s1], carry, speaker_parts)
+            done = cache.get(key) if cache is not None else None
+            if done is None:
+                s_cased, s_low = cased[s0:s1], low[s0:s1]
+                raws: list[_Raw] = []
+                rels: list[Relation] = []
+                und: list[str] = []
+                hits = self._lexicon.scan(s_low)
+                cued = self._sentence(hits, 0, s1 - s0, s_cased, s_low, carry, speaker_parts, raws, rels, und)
+                done = (tuple(_to_claim(r) for r in raws), tuple(rels), tuple(und), cued)
+                if cache is not None:
+                    if len(cache) >= self._cache_size:
+                        cache.clear()
+                    cache[key] = done
+            claims.extend(done[0])
+            relations.extend(done[1])
+            undecided.extend(done[2])
+            if done[3]:
+                carry = done[3]
         if not claims and not relations and not undecided:
             undecided.append("no topic recognised")
-        return Analysis(claims=claims, relations=tuple(relations), undecided=tuple(undecided))
+        return Analysis(claims=tuple(claims), relations=tuple(relations), undecided=tuple(undecided))
 
     def _sentence(
         self,
@@ -625,8 +645,9 @@ def _dedupe(items: Iterable[str]) -> list[str]:
 
 
 def _to_claim(r: _Raw) -> Claim:
-    return Claim.model_construct(
-        topic=r.key, polarity=r.pol, intensity=r.intensity, modality=r.modality, category=r.category,
-        confidence=r.confidence, sentence=r.sentence, cues=tuple(r.cues), negation_cues=tuple(r.neg_cues),
-        modality_cues=tuple(r.mod_cues), magnitude=r.magnitude, explicit=r.explicit,
-    )
+    return build(Claim, {
+        "topic": r.key, "polarity": r.pol, "intensity": r.intensity, "modality": r.modality,
+        "category": r.category, "confidence": r.confidence, "sentence": r.sentence, "cues": tuple(r.cues),
+        "negation_cues": tuple(r.neg_cues), "modality_cues": tuple(r.mod_cues), "magnitude": r.magnitude,
+        "explicit": r.explicit,
+    })
