@@ -62,6 +62,15 @@ class Timing:
                 await self.new.wait()
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
@@ -118,6 +127,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 await log.append("alerts", [alert_message(a) for a in burst[chunk : chunk + 500]])
             await timing.wait_for({a.id for a in burst}, within_s=300)
             drain_s = time.perf_counter() - t0
+            cpu = cpu_seconds(proc.pid)
         finally:
             proc.send_signal(signal.SIGTERM)
             await proc.wait()
@@ -141,6 +151,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "burst_alerts": len(burst),
         "burst_alerts_per_s": round(len(burst) / drain_s, 1),
         "requests": timing.requests,
+        "dispatcher_cpu_ms_per_alert": None if cpu is None else round(cpu * 1000 / len(timing.received), 2),
+        "load_average_1m": os.getloadavg()[0],
         "target_p99_ms": 200,
         "target_met": percentile(latencies, 99) <= 200,
     }
@@ -163,7 +175,11 @@ def main() -> int:
         f"p99 {lat['p99']} ms  max {lat['max']} ms  "
         f"[target p99 <= 200 ms: {'met' if result['target_met'] else 'MISSED'}]"
     )
-    print(f"burst of {result['burst_alerts']}: {result['burst_alerts_per_s']} alerts/s delivered")
+    print(
+        f"burst of {result['burst_alerts']}: {result['burst_alerts_per_s']} alerts/s delivered; "
+        f"dispatcher CPU {result['dispatcher_cpu_ms_per_alert']} ms/alert; "
+        f"load average {result['load_average_1m']:.1f} on {os.cpu_count()} CPUs"
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"delivery-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")

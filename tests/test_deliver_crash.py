@@ -57,7 +57,8 @@ async def test_dispatcher_killed_mid_delivery_and_restarted_loses_nothing(tmp_pa
             "  retry: {schedule_s: [0.05, 0.1, 0.2, 0.4, 0.8]}\n"
             "receivers:\n"
             f"  - {{name: slow, url: '{slow_url}/hook'}}\n"
-            f"  - {{name: dedup, url: '{dedup_url}/hook'}}\n"
+            # Rate-limited so it, too, is mid-way when the kill lands.
+            f"  - {{name: dedup, url: '{dedup_url}/hook', rate_limit_per_s: 20}}\n"
         )
         first = await start_dispatcher(tmp_path, receivers_file, db, 1)
         try:

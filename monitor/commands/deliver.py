@@ -23,7 +23,7 @@ from monitor.deliver.config import ReceiverConfig, load_receivers
 from monitor.deliver.dispatcher import Dispatcher, ReceiverStates, enable_receiver
 from monitor.deliver.receiver import Received, WebhookReceiver
 from monitor.domain.models import Alert
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, MonitorError
 from monitor.ports import EventLog
 from monitor.render import format_alert
 from monitor.settings import Settings
@@ -32,9 +32,7 @@ from monitor.settings import Settings
 def configure_logging(settings: Settings) -> None:
     """Structured logs on stderr (stdout is for alerts), console or JSON per settings."""
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer()
-        if settings.log_format == "json"
-        else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer() if settings.log_format == "json" else structlog.dev.ConsoleRenderer()
     )
     structlog.configure(
         processors=[
@@ -42,9 +40,7 @@ def configure_logging(settings: Settings) -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[settings.log_level]
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[settings.log_level]),
         # Resolve sys.stderr when a logger is made, not now: it may be swapped (tests, daemons).
         logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
         cache_logger_on_first_use=False,
@@ -58,9 +54,7 @@ def _receivers(args: argparse.Namespace, settings: Settings, *, required: bool) 
     path = Path(args.receivers) if args.receivers else settings.deliver.receivers_file
     if path is None:
         if required:
-            raise ConfigError(
-                "no receivers file: pass --receivers FILE or set MONITOR_DELIVER__RECEIVERS_FILE"
-            )
+            raise ConfigError("no receivers file: pass --receivers FILE or set MONITOR_DELIVER__RECEIVERS_FILE")
         return []
     return load_receivers(path, environ=os.environ)
 
@@ -87,18 +81,30 @@ async def _dispatch(settings: Settings, receivers: list[ReceiverConfig]) -> int:
         loop.add_signal_handler(sig, stop.set)
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
     async with open_log(settings) as log, httpx.AsyncClient(limits=limits, follow_redirects=False) as client:
-        dispatcher = Dispatcher(
-            log, receivers, client, alerts_topic=settings.topics.alerts, settings=settings.deliver
-        )
-        await dispatcher.run(stop)
+        dispatcher = Dispatcher(log, receivers, client, alerts_topic=settings.topics.alerts, settings=settings.deliver)
+        try:
+            await dispatcher.run(stop)
+        except ExceptionGroup as group:
+            # A failing log (LogError, BrokerUnavailable) surfaces as MonitorError -> exit code 3.
+            cause = _first_monitor_error(group)
+            if cause is None:
+                raise
+            raise cause from group
     return 0
+
+
+def _first_monitor_error(group: BaseExceptionGroup[BaseException]) -> MonitorError | None:
+    for exc in group.exceptions:
+        if isinstance(exc, MonitorError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup) and (found := _first_monitor_error(exc)) is not None:
+            return found
+    return None
 
 
 async def _enable(settings: Settings, name: str) -> None:
     async with open_log(settings) as log:
-        await enable_receiver(
-            log, settings.deliver, name, at=datetime.now(UTC), by=os.environ.get("USER", "operator")
-        )
+        await enable_receiver(log, settings.deliver, name, at=datetime.now(UTC), by=os.environ.get("USER", "operator"))
 
 
 async def _count_by_key(log: EventLog, topic: str) -> Counter[str]:
@@ -187,26 +193,18 @@ async def _serve(receiver: WebhookReceiver, host: str, port: int) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("dispatch", help="deliver alerts from the log to webhook receivers (at least once)")
-    p.add_argument(
-        "--receivers", metavar="FILE", help="receivers YAML (else MONITOR_DELIVER__RECEIVERS_FILE)"
-    )
-    p.add_argument(
-        "--kafka", metavar="BOOTSTRAP", help="use Kafka (else MONITOR_KAFKA_BOOTSTRAP, else embedded)"
-    )
+    p.add_argument("--receivers", metavar="FILE", help="receivers YAML (else MONITOR_DELIVER__RECEIVERS_FILE)")
+    p.add_argument("--kafka", metavar="BOOTSTRAP", help="use Kafka (else MONITOR_KAFKA_BOOTSTRAP, else embedded)")
     p.add_argument("--db", metavar="PATH", help="embedded log file (default .monitor/monitor.db)")
     p.add_argument("--status", action="store_true", help="print each receiver's state, lag and dead letters")
     p.add_argument("--enable", metavar="NAME", help="re-enable a receiver disabled by a 410, then exit")
     p.set_defaults(handler=cmd_dispatch)
 
-    p = sub.add_parser(
-        "receiver", help="a Standard Webhooks endpoint that verifies, dedups and prints alerts"
-    )
+    p = sub.add_parser("receiver", help="a Standard Webhooks endpoint that verifies, dedups and prints alerts")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8787, help="0 picks a free port (printed on stderr)")
     p.add_argument("--secret", action="append", metavar="S", help="accepted secret (repeat for rotation)")
-    p.add_argument(
-        "--secret-file", action="append", metavar="PATH", help="read an accepted secret from a file"
-    )
+    p.add_argument("--secret-file", action="append", metavar="PATH", help="read an accepted secret from a file")
     p.add_argument("--tolerance", type=float, default=300.0, metavar="SECONDS", help="timestamp tolerance")
     p.add_argument("--store", metavar="FILE.jsonl", help="append accepted webhooks to this file")
     p.add_argument("--json", action="store_true", help="print JSON Lines instead of readable alerts")

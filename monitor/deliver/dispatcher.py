@@ -147,6 +147,14 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; commit what finished, then return."""
+        # Create the topics one by one before any concurrent use (Kafka creates them on first use).
+        for topic in (
+            self.alerts_topic,
+            self.settings.attempts_topic,
+            self.settings.dead_letter_topic,
+            self.settings.receivers_topic,
+        ):
+            await self.log.partitions(topic)
         await self.states.refresh()
         try:
             async with asyncio.TaskGroup() as group:
