@@ -30,6 +30,7 @@ from monitor.deliver.events import RECEIVER_EVENT, BreakerChanged, DeadLettered,
 from monitor.deliver.testing import Reply, ScriptedServer, always, fail_first, free_port, make_alert
 from monitor.deliver.verify import verify
 from monitor.domain.models import Alert, AlertKind, Severity
+from monitor.ports import Message
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 TOPIC = "alerts"
@@ -309,3 +310,28 @@ async def test_status_and_enable_commands(tmp_path: Path, capsys: pytest.Capture
     line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("hook"))
     assert "enabled" in line and line.split()[3] == "3"  # lag: all three alerts still to deliver
     assert await asyncio.to_thread(run) == 2  # no receivers file: a configuration error
+
+
+async def test_undecodable_records_are_dead_lettered_not_skipped_silently(log: SqliteLog) -> None:
+    good = some_alerts(3)
+    await log.append(TOPIC, [Message(key=b"actor-0", value=b"{not json")])
+    await publish(log, good)
+    server = ScriptedServer()
+    async with server.serve() as url, dispatching(log, receivers({"name": "r", "url": url})):
+        await server.wait_for(lambda s: len(s.delivered_ids()) == 3)
+        await eventually(lambda: fully_committed(log, "r"))
+    (letter,) = await read_events(log, SETTINGS.dead_letter_topic, DeadLettered)
+    assert letter.alert is None and letter.payload == "{not json" and "not valid JSON" in letter.reason
+    assert letter.attempts == ()
+
+
+async def test_a_new_receiver_can_start_from_the_latest_alerts(log: SqliteLog) -> None:
+    old, new = some_alerts(3), [make_alert(50 + i, actor="late-actor") for i in range(2)]
+    await publish(log, old)
+    server = ScriptedServer()
+    async with server.serve() as url, dispatching(log, receivers({"name": "r", "url": url, "start_from": "latest"})):
+        await eventually(lambda: fully_committed(log, "r"))  # positions moved to the end at start
+        await publish(log, new)
+        await server.wait_for(lambda s: len(s.delivered_ids()) == 2)
+        await eventually(lambda: fully_committed(log, "r"))
+    assert server.delivered_ids() == {a.id for a in new}
