@@ -18,10 +18,19 @@ demo: $(STAMP)
 	@rm -f .monitor/demo.db .monitor/demo.db-wal .monitor/demo.db-shm
 	$(BIN)/monitor run --once --db .monitor/demo.db --input monitor/samples/demo.jsonl
 
-## test: start a real Kafka broker (cached jars), run the whole suite, stop the broker
+## test: install Chromium if missing, fetch the Kafka jars (cached), run the whole suite; the session
+## fixture starts a real single-node Kafka broker and stops it at the end
 test: $(STAMP)
+	sh tools/ensure-chromium.sh
 	$(BIN)/python -m monitor.localkafka fetch
 	$(BIN)/python -m pytest
+
+## bench: the throughput, latency and memory benchmarks (results in bench/results/)
+bench: $(STAMP)
+	$(BIN)/python bench/bench_engine.py
+	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_replay.py
+	$(BIN)/python bench/bench_delivery.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check monitor tests bench

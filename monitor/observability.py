@@ -23,6 +23,8 @@ STATEMENTS = Counter("monitor_statements_processed_total", "Statements folded in
 ALERTS = Counter("monitor_alerts_total", "Alerts raised", ["kind"])
 DEAD_LETTERS = Counter("monitor_dead_letters_total", "Records sent to a dead-letter topic", ["topic"])
 DELIVERIES = Counter("monitor_deliveries_total", "Webhook delivery attempts", ["receiver", "outcome"])
+SCRAPED = Counter("monitor_scrape_statements_total", "Statements seen by the scraper", ["outcome"])
+SCRAPE_SKIPS = Counter("monitor_scrape_skips_total", "Pages or sources skipped after a failure")
 LAG = Gauge("monitor_consumer_lag", "Records not yet processed", ["group", "topic"])
 BATCH_SECONDS = Histogram(
     "monitor_batch_processing_seconds",

@@ -24,6 +24,7 @@ from monitor.deliver.dispatcher import Dispatcher, ReceiverStates, enable_receiv
 from monitor.deliver.receiver import Received, WebhookReceiver
 from monitor.domain.models import Alert
 from monitor.errors import ConfigError, MonitorError
+from monitor.observability import HEALTH, serve
 from monitor.ports import EventLog
 from monitor.render import format_alert
 from monitor.settings import Settings
@@ -71,6 +72,8 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     receivers = _receivers(args, settings, required=True)
     if not receivers:
         raise ConfigError("the receivers file lists no receivers")
+    serve(settings.observability.port, settings.observability.host)
+    HEALTH.ready, HEALTH.stale_after_s = True, float("inf")  # liveness: the endpoint answers
     return asyncio.run(_dispatch(settings, receivers))
 
 

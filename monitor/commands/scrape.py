@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from monitor.adapters import open_log
 from monitor.errors import ConfigError, InputError
+from monitor.observability import HEALTH, serve
 from monitor.scrape.attribution import Resolver
 from monitor.scrape.config import ScrapeSettings, load_sources, load_watchlist
 from monitor.scrape.dedupe import ScrapeState
@@ -121,6 +122,9 @@ def _scrape(args: argparse.Namespace) -> int:
     sources_file = load_sources(args.sources)
     watchlist = load_watchlist(args.watchlist or sources_file.watchlist or settings.scrape.watchlist)
     show = not args.no_progress and sys.stderr.isatty()
+    if not args.once:
+        serve(settings.observability.port, settings.observability.host)
+        HEALTH.ready, HEALTH.stale_after_s = True, float("inf")  # liveness: the endpoint answers
     report = asyncio.run(
         _run(settings, list(sources_file.sources), Resolver(watchlist), once=args.once, progress=show)
     )

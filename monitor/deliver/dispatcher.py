@@ -39,6 +39,7 @@ from monitor.deliver.events import (
 from monitor.deliver.sender import BreakerState, Clock, DeliveryResult, Sender, SystemClock
 from monitor.domain.models import Alert
 from monitor.errors import DecodeError
+from monitor.observability import DELIVERIES
 from monitor.ports import EventLog, Message, Record
 
 _log = structlog.get_logger("monitor.deliver")
@@ -308,6 +309,7 @@ class Dispatcher:
         result = await runtime.sender.deliver(
             alert, occurred_at=occurred_at, partition=record.partition, offset=record.offset
         )
+        DELIVERIES.labels(config.name, result.outcome).inc()
         if result.outcome == "delivered":
             return True
         if result.outcome == "dead_lettered":

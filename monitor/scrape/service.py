@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from monitor.domain.models import StatementEvent
 from monitor.errors import FetchError, InputError, LogError
+from monitor.observability import SCRAPE_SKIPS, SCRAPED
 from monitor.ports import EventLog, Message
 from monitor.scrape.attribution import UNKNOWN_ACTOR, Resolver
 from monitor.scrape.config import FeedSource, JsonlSource, ScrapeSettings, SourceBase, UrlListSource
@@ -69,6 +70,7 @@ class ScrapeReport:
 
     def skip(self, url: str, reason: str) -> None:
         log.warning("scrape.skip", url=url, reason=reason)
+        SCRAPE_SKIPS.inc()
         self.skips.append(Skip(url, reason))
 
 
@@ -356,6 +358,7 @@ class Scraper:
                     now=now,
                 )
                 report.appearances += 1
+                SCRAPED.labels("appearance").inc()
                 log.info("scrape.appearance", statement_id=seen.statement_id, url=url)
             else:
                 report.known += 1
@@ -370,6 +373,7 @@ class Scraper:
             for ev, _ in fresh.values()
         ]
         await self._log.append(self._topic, batch)
+        SCRAPED.labels("published").inc(len(batch))
         for sid, (ev, _) in fresh.items():
             self._state.record(
                 Seen(sid, new_statement=True, new_appearance=True),
