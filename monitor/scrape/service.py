@@ -55,6 +55,14 @@ class Skip:
     reason: str
 
 
+@dataclass
+class _PassBatch:
+    """Statements and page validators gathered by one pass over a feed or URL list."""
+
+    events: list[StatementEvent] = field(default_factory=list)
+    validators: list[tuple[str, Any]] = field(default_factory=list)
+
+
 @dataclass(slots=True)
 class ScrapeReport:
     """What one pass did: pages fetched, skipped, statements emitted, appearances recorded."""
@@ -178,9 +186,11 @@ class Scraper:
             if isinstance(source, FeedSource):
                 await self._feed(source, report)
             elif isinstance(source, UrlListSource):
+                batch = _PassBatch()
                 async with asyncio.TaskGroup() as tg:
                     for url in source.urls:
-                        tg.create_task(self.scrape_page(url, source, report))
+                        tg.create_task(self.scrape_page(url, source, report, batch=batch))
+                await self._publish_batch(batch, report)
             else:
                 await self._jsonl(source, report)
         except LogError:
@@ -202,19 +212,42 @@ class Scraper:
         if not parsed.entries:
             reason = f"not a feed or no entries ({parsed.get('bozo_exception', 'empty')})"
             raise FetchError(f"{source.url}: {reason}")
+        batch = _PassBatch()
         async with asyncio.TaskGroup() as tg:
             for entry in parsed.entries[: source.max_entries]:
                 link = entry.get("link")
                 if not link:
                     report.skip(source.url, "feed entry without a link")
                     continue
-                tg.create_task(self.scrape_page(str(link), source, report, published_hint=_entry_time(entry)))
+                tg.create_task(
+                    self.scrape_page(str(link), source, report, published_hint=_entry_time(entry), batch=batch)
+                )
+        await self._publish_batch(batch, report)
         self._state.remember(source.url, got.validators, self._clock())
 
+    async def _publish_batch(self, batch: _PassBatch, report: ScrapeReport) -> None:
+        """Publish a pass's statements in publication order, whatever order the pages arrived in.
+
+        Pages are fetched concurrently; the stance engine folds statements in log order, so
+        an earlier statement must not land after a later one just because its page was slower.
+        Page validators (ETag, Last-Modified) are remembered only once their statements are
+        in the log: a failed publish is retried on the next pass instead of answered with 304.
+        """
+        events = sorted(batch.events, key=lambda e: (e.published_at, e.source_url or "", e.offset or 0, e.id))
+        await self.publish(events, report)
+        for url, validators in batch.validators:
+            self._state.remember(url, validators, self._clock())
+
     async def scrape_page(
-        self, url: str, source: SourceBase, report: ScrapeReport, *, published_hint: datetime | None = None
+        self,
+        url: str,
+        source: SourceBase,
+        report: ScrapeReport,
+        *,
+        published_hint: datetime | None = None,
+        batch: _PassBatch | None = None,
     ) -> None:
-        """Fetch one page and publish its new statements; failures are logged skips."""
+        """Fetch one page and publish its new statements (or add them to ``batch``); failures are logged skips."""
         if self._progress:
             self._progress("queued", url)
         try:
@@ -224,8 +257,13 @@ class Scraper:
                 report.not_modified += 1
                 return
             report.pages += 1
-            await self._page(got, url, source, report, published_hint)
-            self._state.remember(url, got.validators, self._clock())
+            events = await self._page(got, url, source, report, published_hint)
+            if batch is None:
+                await self.publish(events, report)
+                self._state.remember(url, got.validators, self._clock())
+            else:
+                batch.events.extend(events)
+                batch.validators.append((url, got.validators))
         except LogError:
             raise
         except (FetchError, InputError) as exc:
@@ -244,12 +282,12 @@ class Scraper:
         source: SourceBase,
         report: ScrapeReport,
         published_hint: datetime | None,
-    ) -> None:
+    ) -> list[StatementEvent]:
         # Extraction is CPU work (lxml); keep the event loop responsive for the other fetches.
         article = await asyncio.to_thread(parse_article, got.text, url, published_hint=published_hint)
         if not article.blocks:
             report.skip(url, "no main text found")
-            return
+            return []
         published = article.published_at or _http_date(got.validators.last_modified) or self._clock()
         candidates = find_statements(
             article, self._resolver, default_actor=source.default_actor, transcript=source.transcript
@@ -265,7 +303,7 @@ class Scraper:
         report.dropped += dropped
         if not candidates:
             log.info("scrape.no_statements", url=url)
-        await self.publish(events, report)
+        return events
 
     # -- local statements ------------------------------------------------------------------------------
 
