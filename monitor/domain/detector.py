@@ -12,7 +12,7 @@ from __future__ import annotations
 from monitor.domain.analysis import Analysis, Analyzer
 from monitor.domain.analysis.rules import RuleAnalyzer
 from monitor.domain.analysis.text import fingerprint_text
-from monitor.domain.fast import build
+from monitor.domain.fast import build, replace
 from monitor.domain.ids import alert_id, digest
 from monitor.domain.models import (
     Alert,
@@ -64,7 +64,7 @@ class Detector:
         fp = digest(fingerprint_text(event.text), size=16)
         if fp in state.seen:
             # The same words again (a republication): evidence, never news.
-            return state.model_copy(update={"statements": state.statements + 1}), []
+            return replace(state, {"statements": state.statements + 1}), []
         seen = (*state.seen, fp)[-cfg.seen_window :] if cfg.seen_window else ()
         analysis = self.analyze(event)
         merged = merge_claims(analysis.claims)
@@ -87,11 +87,11 @@ class Detector:
         for rel in analysis.relations:
             prior = topics.get(rel.topic)
             if prior is not None and rel.relation == "same" and rel.topic not in merged:
-                topics[rel.topic] = prior.model_copy(update={"support": prior.support + 1})
+                topics[rel.topic] = replace(prior, {"support": prior.support + 1})
         alerts = self._alerts(event, candidates)
         undecided = state.undecided + (1 if not merged and not analysis.relations else 0)
-        new_state = state.model_copy(
-            update={"topics": topics, "seen": seen, "statements": state.statements + 1, "undecided": undecided}
+        new_state = replace(
+            state, {"topics": topics, "seen": seen, "statements": state.statements + 1, "undecided": undecided}
         )
         return new_state, alerts
 
@@ -116,7 +116,7 @@ class Detector:
             if kind in best:
                 alert, others = best[kind]
                 if others:
-                    alert = alert.model_copy(update={"explanation": f"{alert.explanation} Also: {', '.join(others)}."})
+                    alert = replace(alert, {"explanation": f"{alert.explanation} Also: {', '.join(others)}."})
                 out.append(alert)
         return out
 

@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from monitor.domain.fast import build
+from monitor.domain.fast import build, replace
 from monitor.domain.models import (
     AlertKind,
     Claim,
@@ -108,19 +108,17 @@ def merge_claims(claims: Iterable[Claim]) -> dict[str, Claim]:
             confidence *= 0.6 + 0.4 * share
         mags = [c.magnitude for c in win if c.magnitude is not None]
         cats = [c.category for c in win]
-        out[topic] = lead.model_copy(
-            update={
-                "intensity": min(c.intensity for c in win),
-                "modality": modality,
-                "confidence": round(confidence, 3),
-                "explicit": any(c.explicit for c in win),
-                "magnitude": max(mags) if mags else None,
-                "category": max(cats, key=lambda x: _CATEGORY_RANK.get(x, 0)),
-                "cues": _union(c.cues for c in win),
-                "negation_cues": _union(c.negation_cues for c in win),
-                "modality_cues": _union(c.modality_cues for c in win if c.modality is modality),
-            }
-        )
+        out[topic] = replace(lead, {
+            "intensity": min(c.intensity for c in win),
+            "modality": modality,
+            "confidence": round(confidence, 3),
+            "explicit": any(c.explicit for c in win),
+            "magnitude": max(mags) if mags else None,
+            "category": max(cats, key=lambda x: _CATEGORY_RANK.get(x, 0)),
+            "cues": _union(c.cues for c in win),
+            "negation_cues": _union(c.negation_cues for c in win),
+            "modality_cues": _union(c.modality_cues for c in win if c.modality is modality),
+        })
     return out
 
 
@@ -205,7 +203,7 @@ def _noted(prior: TopicStance, *, support: bool = False) -> TopicStance:
     update: dict[str, object] = {"evidence": prior.evidence + 1}
     if support:
         update["support"] = prior.support + 1
-    return prior.model_copy(update=update)
+    return replace(prior, update)
 
 
 def _union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:

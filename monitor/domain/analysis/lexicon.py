@@ -54,14 +54,29 @@ class Meaning:
     obj: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
 class Hit:
-    """One matched phrase: where, which words, what it means."""
+    """One matched phrase: where, which words, what it means.
 
-    start: int
-    end: int
-    text: str
-    meanings: tuple[Meaning, ...]
+    A plain slotted class (not a frozen dataclass): the scanner makes one per matched phrase,
+    so construction cost matters. ``role`` is the first meaning's role and ``roles`` all of
+    them, precomputed per phrase, because the analyzer asks these questions in its hot loops.
+    Treat instances as immutable.
+    """
+
+    __slots__ = ("end", "meanings", "role", "roles", "start", "text")
+
+    def __init__(
+        self, start: int, end: int, text: str, meanings: tuple[Meaning, ...], roles: frozenset[str] | None = None
+    ) -> None:
+        self.start = start
+        self.end = end
+        self.text = text
+        self.meanings = meanings
+        self.role = meanings[0].role
+        self.roles = roles if roles is not None else frozenset(m.role for m in meanings)
+
+    def __repr__(self) -> str:
+        return f"Hit({self.start}, {self.end}, {self.text!r}, {self.meanings!r})"
 
 
 def normalize_phrase(phrase: str) -> str:
@@ -144,17 +159,37 @@ def _inherit_topic_cues(phrases: dict[str, list[Meaning]]) -> None:
 _TOKEN = re.compile(r"\w+n't|\w+|'\w+|[;:,()—–%]")
 _PUNCT: dict[str, str] = {";": BOUND, ":": BOUND, "(": BOUND, ")": BOUND, "—": BOUND, "–": BOUND, ",": COMMA}
 _MEMO_LIMIT = 200_000
-_MISS = object()
 _PUNCT_HITS: dict[str, tuple[Meaning, ...]] = {k: (Meaning(v),) for k, v in _PUNCT.items()}
 
 
+def _roles(meanings: tuple[Meaning, ...]) -> frozenset[str]:
+    return frozenset(m.role for m in meanings)
+
+
+_PUNCT_ROLES: dict[str, frozenset[str]] = {k: _roles(v) for k, v in _PUNCT_HITS.items()}
+
+
 class _Node:
-    __slots__ = ("children", "meanings", "stars")
+    __slots__ = ("children", "leaf", "meanings", "roles", "stars")
 
     def __init__(self) -> None:
         self.children: dict[str, _Node] = {}
         self.meanings: tuple[Meaning, ...] | None = None
-        self.stars: list[tuple[str, tuple[Meaning, ...]]] = []
+        self.roles: frozenset[str] = frozenset()
+        self.stars: list[tuple[str, tuple[Meaning, ...], frozenset[str]]] = []
+        self.leaf = False  # no longer phrase can start here: the match ends at this token
+
+    def seal(self) -> None:
+        """Precompute what the scanner asks on every visit (after the trie is complete)."""
+        if self.meanings is not None:
+            self.roles = _roles(self.meanings)
+        self.leaf = not self.children and not self.stars
+        for child in self.children.values():
+            child.seal()
+
+
+_MISS = _Node()  # memo sentinel: a word not looked up yet
+_Found = tuple[int, tuple[Meaning, ...] | None, frozenset[str]]
 
 
 class Lexicon:
@@ -176,20 +211,24 @@ class Lexicon:
             for t in toks:
                 node = node.children.setdefault(t, _Node())
             if star:
-                node.stars.append((stem, tuple(meanings)))
+                node.stars.append((stem, tuple(meanings), _roles(tuple(meanings))))
                 node.stars.sort(key=lambda x: -len(x[0]))
             else:
                 node.meanings = tuple(meanings)
+        self._root.seal()
         # single-token stems ("negotiat*") are resolved per distinct word, memoised
-        self._root_stars = list(self._root.stars)
-        self._memo: dict[str, object] = {}
+        # (indexed by first letter, each list in the trie's longest-stem-first order)
+        self._root_stars: dict[str, list[tuple[str, tuple[Meaning, ...]]]] = {}
+        for stem, ms, _ in self._root.stars:
+            self._root_stars.setdefault(stem[:1], []).append((stem, ms))
+        self._memo: dict[str, _Node | None] = {}
         self.size = len(phrases)
 
     def _first(self, tok: str) -> _Node | None:
         """The root child for ``tok``, with any matching single-word stem merged in (memoised)."""
         memo = self._memo
         literal = self._root.children.get(tok)
-        star = next((ms for stem, ms in self._root_stars if tok.startswith(stem)), None)
+        star = next((ms for stem, ms in self._root_stars.get(tok[:1], ()) if tok.startswith(stem)), None)
         node: _Node | None = literal
         if star is not None:
             node = _Node()
@@ -199,6 +238,8 @@ class Lexicon:
             merged = list(literal.meanings) if literal is not None and literal.meanings is not None else []
             merged.extend(m for m in star if m not in merged)
             node.meanings = tuple(merged)
+            node.roles = _roles(node.meanings)
+            node.leaf = not node.children and not node.stars
         if len(memo) > _MEMO_LIMIT:
             memo.clear()
         memo[tok] = node
@@ -211,9 +252,10 @@ class Lexicon:
         return" then "return to their permanent bases"), both are kept.
         """
         ms = list(_TOKEN.finditer(text))
-        toks = [m.group() for m in ms]
+        toks = [m[0] for m in ms]
         n = len(toks)
         out: list[Hit] = []
+        append = out.append
         memo = self._memo
         first = self._first
         longest = self._longest
@@ -226,22 +268,32 @@ class Lexicon:
             if node is None:
                 punct = _PUNCT_HITS.get(tok)
                 if punct is not None:
-                    out.append(Hit(ms[i].start(), ms[i].end(), tok, punct))
+                    m = ms[i]
+                    append(Hit(m.start(), m.end(), tok, punct, _PUNCT_ROLES[tok]))
                 elif tok[0].isdigit() and i + 1 < n and (toks[i + 1] == "%" or toks[i + 1] == "percent"):
                     try:
-                        out.append(Hit(ms[i].start(), ms[i + 1].end(), tok + "%", (Meaning(PCT, value=float(tok)),)))
+                        append(Hit(ms[i].start(), ms[i + 1].end(), tok + "%", (Meaning(PCT, value=float(tok)),)))
                         i += 1
                     except ValueError:
                         pass
                 i += 1
                 continue
-            end, meanings = longest(toks, i, node)  # type: ignore[arg-type]
+            if node.leaf:
+                meanings = node.meanings
+                if meanings is None:
+                    i += 1
+                    continue
+                m = ms[i]
+                append(Hit(m.start(), m.end(), tok, meanings, node.roles))
+                i += 1
+                continue
+            end, meanings, roles = longest(toks, i, node)
             if meanings is None:
                 i += 1
                 continue
             start = ms[i].start()
             stop = ms[end - 1].end()
-            out.append(Hit(start, stop, text[start:stop], meanings))
+            append(Hit(start, stop, text[start:stop], meanings, roles))
             nxt = end
             for k in range(i + 1, end):
                 node2 = memo.get(toks[k], _MISS)
@@ -249,30 +301,32 @@ class Lexicon:
                     node2 = first(toks[k])
                 if node2 is None:
                     continue
-                e2, m2 = longest(toks, k, node2)  # type: ignore[arg-type]
+                e2, m2, r2 = longest(toks, k, node2)
                 if m2 is not None and e2 > end and any(x.topic is not None for x in m2):
                     a, b = ms[k].start(), ms[e2 - 1].end()
-                    out.append(Hit(a, b, text[a:b], m2))
+                    append(Hit(a, b, text[a:b], m2, r2))
                     nxt = e2
                     break
             i = nxt
         return out
 
     @staticmethod
-    def _longest(toks: list[str], i: int, node: _Node | None) -> tuple[int, tuple[Meaning, ...] | None]:
-        best_end, best = i, None
+    def _longest(toks: list[str], i: int, node: _Node | None) -> _Found:
+        best_end: int = i
+        best: tuple[Meaning, ...] | None = None
+        best_roles: frozenset[str] = frozenset()
         j = i
         n = len(toks)
         while node is not None:
             if node.meanings is not None:
-                best_end, best = j + 1, node.meanings
+                best_end, best, best_roles = j + 1, node.meanings, node.roles
             j += 1
             if j >= n:
                 break
             t = toks[j]
-            for stem, ms in node.stars:
+            for stem, ms, roles in node.stars:
                 if t.startswith(stem):
-                    best_end, best = j + 1, ms
+                    best_end, best, best_roles = j + 1, ms, roles
                     break
             node = node.children.get(t)
-        return best_end, best
+        return best_end, best, best_roles

@@ -95,6 +95,7 @@ _THREAT_ACT = -7.0  # threat words at or below this are acts ("legitimate target
 _SENTENCE_THREAT = -6.0  # explicit threats colour every claim of their sentence that points the same way
 _TRIGGER_SPAN = 24  # characters after "response"/"countermeasures" naming what is responded to
 _OPERATOR_GAP = 25  # characters between a negative stance word and the stance word it governs
+_REPORT_SOURCES = frozenset((REPORT_NOUN, OTHER_SOURCE))
 
 
 @dataclass(slots=True)
@@ -252,7 +253,7 @@ class RuleAnalyzer:
         # -- attribution frame: which span is someone else's words, and is it dismissed?
         region: tuple[int, int] | None = None
         flip_cue = ""
-        qhit = next((h for h in hits if h.meanings[0].role == QUESTION), None)
+        qhit = next((h for h in hits if h.role == QUESTION), None)
         if qhit is not None:
             m = _ANSWER.search(low[s0:s1])
             answer = m.group(1).strip(" ,") if m else ""
@@ -267,7 +268,7 @@ class RuleAnalyzer:
         segments: list[_Segment] = []
         cur = _Segment("main", s0)
         for h in hits:
-            role = h.meanings[0].role
+            role = h.role
             if role == BOUND:
                 segments.append(cur)
                 cur = _Segment("main", h.end)
@@ -345,8 +346,8 @@ class RuleAnalyzer:
         """The span of this sentence attributed to someone else, and the dismissal cue if any."""
         src: Hit | None = None
         for h in hits:
-            role = h.meanings[0].role
-            if role in (REPORT_NOUN, OTHER_SOURCE) or any(m.role in (REPORT_NOUN, OTHER_SOURCE) for m in h.meanings):
+            role = h.role
+            if h.roles & _REPORT_SOURCES:
                 src = h
                 break
             if role == REPORT_VERB and h.text in _NAMED_REPORT_VERBS:
@@ -364,15 +365,15 @@ class RuleAnalyzer:
         if src is None:
             return None, ""
         for h in hits:
-            if h.start >= src.end and any(m.role == DISMISS for m in h.meanings):
+            if h.start >= src.end and DISMISS in h.roles:
                 return (src.start, h.start), h.text
         for h in hits:
-            if h.start < src.start and h.meanings[0].role == DISMISS_VERB:
+            if h.start < src.start and h.role == DISMISS_VERB:
                 return (src.start, s1), h.text
         # trailing attribution: "..., the newspaper claimed."
         rest = [h for h in hits if h.start > src.end]
-        if all(h.meanings[0].role in (REPORT_VERB, COMMA) for h in rest):
-            commas = [h for h in hits if h.meanings[0].role == COMMA and h.start < src.start]
+        if all(h.role in (REPORT_VERB, COMMA) for h in rest):
+            commas = [h for h in hits if h.role == COMMA and h.start < src.start]
             if commas:
                 return (s0, src.start), ""
         return (src.start, s1), ""
@@ -491,7 +492,7 @@ class RuleAnalyzer:
                     m.pol < 0
                     and idx + 1 < len(cands)
                     and cands[idx + 1][0].start - h.end <= _OPERATOR_GAP
-                    and any(x.role == OPERATOR for x in h.meanings)
+                    and OPERATOR in h.roles
                 ):
                     operator = True
                     neg_used.append(h.text)
@@ -501,7 +502,7 @@ class RuleAnalyzer:
                 if n:
                     neg_used.extend(x.text for x in negs if seg.start <= x.start < h.start)
                 pol_vote = m.pol if n % 2 == 0 else -m.pol
-                if votes and m.pol < 0 and any(x.role == EVALUATOR for x in h.meanings):
+                if votes and m.pol < 0 and EVALUATOR in h.roles:
                     # "lifting the sanctions would be a mistake": the judgement flips what it judges
                     prev_pol, prev_hit = votes[-1]
                     votes[-1] = (-prev_pol if n % 2 == 0 else prev_pol, prev_hit)
