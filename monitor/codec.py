@@ -32,6 +32,12 @@ def describe_validation_error(exc: ValidationError) -> str:
 def decode(model: type[M], raw: bytes | str, *, where: str | None = None) -> M:
     """Decode JSON ``raw`` into ``model``; raise :class:`DecodeError` naming where and which field."""
     try:
+        # One pass in pydantic-core (parse + validate) is the fast path. Rejected input takes
+        # the two-step path below, which words the reason (bad JSON, not an object, which field).
+        return model.model_validate_json(raw)
+    except ValidationError:
+        pass
+    try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise DecodeError(f"not valid JSON ({exc})", where=where) from exc

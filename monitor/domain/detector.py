@@ -9,6 +9,9 @@ the topic pack is read once, when the detector is built.
 
 from __future__ import annotations
 
+from importlib import resources
+from importlib.resources.abc import Traversable
+
 from monitor.domain.analysis import Analysis, Analyzer
 from monitor.domain.analysis.rules import RuleAnalyzer
 from monitor.domain.analysis.text import fingerprint_text
@@ -33,6 +36,34 @@ __all__ = ["Analyzer", "Detector", "EngineConfig"]
 
 _SEVERITIES = (Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL)
 _ALERT_QUOTE_CHARS = 1200
+# Everything in monitor/domain that decides what an alert says: the rules, the fold, the
+# models and ids it builds, and the data they read.
+_DECIDING = (
+    "analysis/*.py", "analysis/*.yaml", "topics/*.py", "topics/*.yaml",
+    "detector.py", "stance.py", "fast.py", "ids.py", "models.py",
+)
+
+
+def code_digest(root: Traversable | None = None) -> str:
+    """A short digest of the engine's source and data files (``root``: the installed package).
+
+    Part of :attr:`Detector.version`, so a replay manifest or alert names the exact code that
+    decided, not only the declared rule and data versions.
+    """
+    if root is None:
+        root = resources.files(__package__)
+    parts: list[str] = []
+    for pattern in _DECIDING:
+        folder, _, suffix = pattern.rpartition("*")
+        base = root.joinpath(folder) if folder else root
+        entries = sorted(base.iterdir(), key=lambda e: e.name) if folder else [root.joinpath(suffix)]
+        for entry in entries:
+            if entry.is_file() and entry.name.endswith(suffix):
+                parts.extend((f"{folder}{entry.name}", entry.read_bytes().decode("utf-8")))
+    return digest(*parts, size=8)
+
+
+ENGINE_CODE = code_digest()  # computed once, at import: the files do not change under a running engine
 
 
 class Detector:
@@ -48,11 +79,11 @@ class Detector:
         if analyzer is None:
             analyzer = RuleAnalyzer(load_pack(self.config.topic_packs))
         self.analyzer: Analyzer = analyzer
-        self._version = f"{analyzer.name}+cfg{digest(self.config.model_dump_json(), size=6)}"
+        self._version = f"{analyzer.name}+code{ENGINE_CODE}+cfg{digest(self.config.model_dump_json(), size=6)}"
 
     @property
     def version(self) -> str:
-        """Changes whenever the rules, lexicon, topic pack or thresholds change."""
+        """Changes whenever the rules, lexicon, topic pack, thresholds or engine code change."""
         return self._version
 
     def analyze(self, event: StatementEvent) -> Analysis:

@@ -287,6 +287,9 @@ class Lexicon:
                 append(Hit(m.start(), m.end(), tok, meanings, node.roles))
                 i += 1
                 continue
+            if node.meanings is None and not node.stars and (i + 1 == n or toks[i + 1] not in node.children):
+                i += 1  # a phrase could start here ("the ..."), but this one does not go on
+                continue
             end, meanings, roles = longest(toks, i, node)
             if meanings is None:
                 i += 1
