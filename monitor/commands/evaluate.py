@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 
+from monitor.classifiers import CLASSIFIERS, build_analyzer
 from monitor.domain.detector import Detector
 from monitor.domain.stance import EngineConfig
 from monitor.domain.topics import TopicPackError
@@ -27,6 +28,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--topics", action="append", default=[], metavar="PACK.yaml",
         help="extra topic pack laid over the built-in one (repeatable)",
     )
+    p.add_argument(
+        "--classifier", choices=CLASSIFIERS, default="rules",
+        help="claim reader: the deterministic rules (default), or an optional backend (docs/classifiers.md)",
+    )
     p.set_defaults(handler=cmd_eval)
 
 
@@ -38,7 +43,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise InputError(f"cannot read cases file: {exc.strerror}", where=f"{path}:0") from exc
     cases = parse_cases(raw.splitlines(), name=str(path))
     try:
-        detector = Detector(config=EngineConfig(topic_packs=tuple(args.topics)))
+        config = EngineConfig(topic_packs=tuple(args.topics))
+        analyzer = None if args.classifier == "rules" else build_analyzer(args.classifier,
+                                                                          topic_packs=config.topic_packs)
+        detector = Detector(analyzer=analyzer, config=config)
     except TopicPackError as exc:
         raise ConfigError(str(exc)) from exc
     report = evaluate(detector, cases)

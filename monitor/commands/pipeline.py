@@ -155,6 +155,10 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 def cmd_detect(args: argparse.Namespace) -> int:
     events = read_statements(sys.stdin, name="<stdin>")  # all lines validated before any output
     detector = Detector()
+    if args.classifier != "rules":
+        from monitor.classifiers import build_analyzer
+
+        detector = Detector(analyzer=build_analyzer(args.classifier))
     states: dict[str, StanceState] = {}
     out: list[str] = []
     for event in events:
@@ -215,6 +219,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=cmd_alerts)
 
     p = sub.add_parser("detect", help="statements (JSON Lines) on stdin -> alerts (JSON Lines) on stdout; no server")
+    p.add_argument("--classifier", choices=("rules", "embeddings", "llm"), default="rules",
+                   help="claim reader (default: the deterministic rules; see docs/classifiers.md)")
     p.set_defaults(handler=cmd_detect)
 
     p = sub.add_parser("schemas", help="write JSON Schema files of the event models")
