@@ -96,6 +96,7 @@ _SENTENCE_THREAT = -6.0  # explicit threats colour every claim of their sentence
 _TRIGGER_SPAN = 24  # characters after "response"/"countermeasures" naming what is responded to
 _OPERATOR_GAP = 25  # characters between a negative stance word and the stance word it governs
 _REPORT_SOURCES = frozenset((REPORT_NOUN, OTHER_SOURCE))
+_CLAIM_ROLES = frozenset((CUE, STANCE, REAFFIRM, CHANGE, THREAT))  # what a claim or relation needs
 
 
 @dataclass(slots=True)
@@ -249,6 +250,10 @@ class RuleAnalyzer:
         relations: list[Relation],
         undecided: list[str],
     ) -> tuple[str, ...]:
+        if not any(h.roles & _CLAIM_ROLES for h in hits):
+            # Without topic cues, stance, continuity or threat words a sentence can make no claim,
+            # relation or "stance words without a topic" note, whatever it carries or frames.
+            return ()
         sentence = cased[s0:s1]
         # -- attribution frame: which span is someone else's words, and is it dismissed?
         region: tuple[int, int] | None = None

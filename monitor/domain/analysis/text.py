@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 _WS = re.compile(r"\s+")
+_WORD = re.compile(r"\w+")
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "«": '"', "»": '"', "„": '"', "`": "'"})
 _HYPHEN = str.maketrans({"-": " ", "‐": " ", "‑": " "})
 
@@ -59,4 +60,4 @@ def sentences(cased: str) -> list[tuple[int, int]]:
 
 def fingerprint_text(text: str) -> str:
     """The words of ``text``, lowercased: two republications of a quote share it."""
-    return " ".join(re.findall(r"\w+", text.lower()))
+    return " ".join(_WORD.findall(text.lower()))
