@@ -62,7 +62,10 @@ def assert_same_alerts(got: Sequence[Alert], expected: dict[str, Alert], *, dupl
     assert not missing, f"{len(missing)} alerts lost, e.g. {missing[:5]}"
     assert not extra, f"{len(extra)} alerts not in the fault-free run, e.g. {extra[:5]}"
     for alert_id, same in copies.items():
-        assert all(a == expected[alert_id] for a in same), f"alert {alert_id} differs from the fault-free run"
+        for alert in same:
+            want = expected[alert_id].model_dump()
+            diff = {k: (v, want[k]) for k, v in alert.model_dump().items() if v != want[k]}
+            assert not diff, f"alert {alert_id} differs from the fault-free run (got, expected): {diff}"
     duplicates = len(got) - len(copies)
     if not duplicates_allowed:
         assert duplicates == 0, f"{duplicates} duplicate alerts where the runner is transactional"

@@ -149,6 +149,9 @@ class KafkaLog:
     async def _wait_for_leaders(self, reader: AIOKafkaConsumer, topic: str, timeout_s: float = 15.0) -> set[int]:
         """After creating a topic, wait until every partition has a leader (else fetches fail)."""
         client = reader._client
+        # Track the topic in the reader's metadata: once it has partitions assigned, its refreshes
+        # only ask for the topics it tracks, and an untracked one would never show up.
+        await client.add_topic(topic)
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             await client.force_metadata_update()

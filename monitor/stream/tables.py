@@ -22,6 +22,10 @@ def declare_stance_table(app: faust.App, settings: Settings) -> Any:
         STANCE_TABLE,
         default=None,
         partitions=settings.topics.partitions,
+        # key_type/value_type, not only the schema: Faust derives the serializers it uses when
+        # *recovering* the table from them, and would read the changelog as JSON otherwise.
+        key_type=bytes,
+        value_type=bytes,
         schema=faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
         use_partitioner=True,
         help="Stance state per actor (JSON of StanceState), folded from the statements topic.",
