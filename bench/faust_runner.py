@@ -1,0 +1,87 @@
+"""A Faust worker for the benchmarks, run as its own process: ``python bench/faust_runner.py noop|monitor``.
+
+Settings come from MONITOR_* variables (as for `monitor worker`). It prints ``ASSIGNED <n>``
+when it owns partitions, and on exit one JSON line: statements it processed, the time of
+the first and the last one (``time.time()``), and its CPU seconds.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import faust
+
+from monitor.observability import STATEMENTS
+from monitor.settings import Settings
+from monitor.stream.app import create_app
+
+stats: dict[str, Any] = {"n": 0, "first": None, "last": None}
+
+
+def noop_app(settings: Settings) -> faust.App:
+    """Faust's floor: the same broker settings as the monitor's app, an agent that does nothing."""
+    app = faust.App(
+        settings.worker.app_id, broker=f"kafka://{settings.bootstrap}", store="memory://",
+        datadir=str(settings.worker.data_dir), topic_partitions=settings.topics.partitions,
+        topic_replication_factor=1, consumer_auto_offset_reset="earliest", web_enabled=False,
+        broker_commit_every=max(1000, settings.worker.batch_size), broker_commit_interval=1.0,
+    )
+    topic = app.topic(settings.topics.statements, key_type=bytes, value_type=bytes, key_serializer="raw",
+                      value_serializer="raw")
+
+    @app.agent(topic)
+    async def noop(stream: Any) -> None:
+        async for _ in stream:
+            now = time.time()
+            if stats["first"] is None:
+                stats["first"] = now
+            stats["last"] = now
+            stats["n"] += 1
+
+    return app
+
+
+def monitor_app(settings: Settings) -> faust.App:
+    app = create_app(settings)
+    counter = STATEMENTS.labels("kafka")
+
+    @app.timer(0.005)
+    async def watch() -> None:
+        n = int(counter._value.get())
+        if n != stats["n"]:
+            now = time.time()
+            if stats["first"] is None:
+                stats["first"] = now
+            stats["last"] = now
+            stats["n"] = n
+
+    return app
+
+
+def main() -> None:
+    mode = sys.argv[1]
+    settings = Settings()
+    settings.worker.data_dir.mkdir(parents=True, exist_ok=True)
+    app = noop_app(settings) if mode == "noop" else monitor_app(settings)
+
+    @app.on_partitions_assigned.connect
+    async def assigned(sender: Any, assigned: set[Any], **_: Any) -> None:
+        mine = [tp for tp in assigned if tp.topic == settings.topics.statements]
+        os.write(1, f"ASSIGNED {len(mine)}\n".encode())  # fd 1 directly: Faust redirects print() to its log
+
+    def report() -> None:
+        stats["cpu_s"] = sum(os.times()[:2])
+        os.write(1, (json.dumps(stats) + "\n").encode())
+
+    atexit.register(report)
+    worker = faust.Worker(app, loglevel="warning", quiet=True)
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()
