@@ -92,14 +92,15 @@ def core(items: list[tuple[bytes, bytes]]) -> float:
     return time.perf_counter() - started
 
 
-def faust_run(mode: str, bootstrap: str, items: list[tuple[bytes, bytes]], workers: int = 1) -> dict[str, Any]:
+def faust_run(mode: str, bootstrap: str, items: list[tuple[bytes, bytes]], workers: int = 1,
+              extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     """(b)/(c): start worker process(es), wait until they own the partitions, publish, time first->last."""
     run = uuid.uuid4().hex[:8]
     topic, app_id = f"bench-{mode}-{run}", f"bench-{mode}-{run}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     env.update(MONITOR_KAFKA_BOOTSTRAP=bootstrap, MONITOR_TOPICS__STATEMENTS=topic,
                MONITOR_TOPICS__ALERTS=f"{topic}-alerts", MONITOR_TOPICS__DEAD_LETTER=f"{topic}-dlq",
-               MONITOR_WORKER__APP_ID=app_id, MONITOR_LOG_LEVEL="WARNING")
+               MONITOR_WORKER__APP_ID=app_id, MONITOR_LOG_LEVEL="WARNING", **(extra_env or {}))
 
     async def create() -> None:
         log = KafkaLog(bootstrap)
@@ -287,6 +288,11 @@ def main() -> None:
         rows.append({"run": "(c) monitor worker x1", **one})
         print(f"(c) monitor worker: {n / one['seconds']:,.0f}/s", file=sys.stderr)
 
+        eos = faust_run("monitor", bootstrap, items,
+                        extra_env={"MONITOR_WORKER__PROCESSING_GUARANTEE": "exactly_once"})
+        rows.append({"run": "(c3) monitor worker x1, exactly_once", **eos})
+        print(f"(c3) exactly_once: {n / eos['seconds']:,.0f}/s", file=sys.stderr)
+
         if not args.skip_two_workers:
             two = faust_run("monitor", bootstrap, items, workers=2)
             rows.append({"run": "(c2) monitor workers x2", **two})
@@ -307,6 +313,7 @@ def main() -> None:
     result["runs"] = rows
     result["ratios"] = {
         "worker_vs_noop": by["(c)"]["per_s"] / by["(b)"]["per_s"],
+        "exactly_once_vs_at_least_once": by["(c3"]["per_s"] / by["(c)"]["per_s"],
         **({"two_vs_one": by["(c2"]["per_s"] / by["(c)"]["per_s"]} if "(c2" in by else {}),
         **({"replay_vs_bare": by["(d)"]["per_s"] / by["(a)"]["per_s"]} if "(d)" in by else {}),
     }
