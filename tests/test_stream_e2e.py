@@ -54,11 +54,19 @@ def names() -> dict[str, str]:
     }
 
 
+@pytest.fixture(params=["at_least_once", "exactly_once"])
+def guarantee(request: pytest.FixtureRequest) -> str:
+    """Faust's processing guarantee: both must give the same alerts (exactly_once uses transactions)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def worker(kafka_bootstrap: str, names: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def worker(
+    kafka_bootstrap: str, names: dict[str, str], guarantee: str, tmp_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     env.update(names, MONITOR_KAFKA_BOOTSTRAP=kafka_bootstrap, MONITOR_WORKER__DATA_DIR=str(tmp_path / "faust"),
-               MONITOR_LOG_LEVEL="WARNING")
+               MONITOR_LOG_LEVEL="WARNING", MONITOR_WORKER__PROCESSING_GUARANTEE=guarantee)
     log = (tmp_path / "worker.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "monitor", "worker"], env=env, stdout=log, stderr=log,
                             cwd=tmp_path)
