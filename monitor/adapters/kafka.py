@@ -90,7 +90,11 @@ class KafkaLog:
 
     async def _get_reader(self) -> AIOKafkaConsumer:
         if self._reader is None:
-            reader = AIOKafkaConsumer(**self._opts, enable_auto_commit=False, auto_offset_reset="earliest")
+            # read_committed: records of aborted transactions (an exactly_once worker that failed
+            # mid-batch) are never read, delivered or replayed; end offsets are the stable offsets.
+            reader = AIOKafkaConsumer(
+                **self._opts, enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed"
+            )
             try:
                 await reader.start()
             except KafkaConnectionError as exc:
