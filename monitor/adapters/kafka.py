@@ -36,6 +36,16 @@ def client_options(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
     return opts
 
 
+async def start_client(client: Any, bootstrap: str) -> Any:
+    """Start an aiokafka producer or consumer; an unreachable broker is :class:`BrokerUnavailable`."""
+    try:
+        await client.start()
+    except KafkaConnectionError as exc:
+        await client.stop()
+        raise BrokerUnavailable(f"cannot reach Kafka at {bootstrap}: {exc}; check MONITOR_KAFKA_BOOTSTRAP") from exc
+    return client
+
+
 class KafkaLog:
     """An :class:`~monitor.ports.EventLog` on a Kafka cluster."""
 
@@ -77,30 +87,27 @@ class KafkaLog:
 
     async def _get_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = AIOKafkaProducer(
-                **self._opts, enable_idempotence=True, acks="all", linger_ms=5, max_batch_size=256 * 1024
+            self._producer = await start_client(
+                AIOKafkaProducer(
+                    **self._opts, enable_idempotence=True, acks="all", linger_ms=5, max_batch_size=256 * 1024
+                ),
+                self.bootstrap,
             )
-            try:
-                await producer.start()
-            except KafkaConnectionError as exc:
-                await producer.stop()
-                raise BrokerUnavailable(f"cannot reach Kafka at {self.bootstrap}: {exc}") from exc
-            self._producer = producer
         return self._producer
 
     async def _get_reader(self) -> AIOKafkaConsumer:
         if self._reader is None:
             # read_committed: records of aborted transactions (an exactly_once worker that failed
             # mid-batch) are never read, delivered or replayed; end offsets are the stable offsets.
-            reader = AIOKafkaConsumer(
-                **self._opts, enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed"
+            self._reader = await start_client(
+                AIOKafkaConsumer(
+                    **self._opts,
+                    enable_auto_commit=False,
+                    auto_offset_reset="earliest",
+                    isolation_level="read_committed",
+                ),
+                self.bootstrap,
             )
-            try:
-                await reader.start()
-            except KafkaConnectionError as exc:
-                await reader.stop()
-                raise BrokerUnavailable(f"cannot reach Kafka at {self.bootstrap}: {exc}") from exc
-            self._reader = reader
         return self._reader
 
     async def append(self, topic: str, messages: Sequence[Message]) -> list[tuple[int, int]]:

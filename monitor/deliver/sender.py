@@ -18,7 +18,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Literal, Protocol
 
 import httpx
@@ -28,6 +27,7 @@ from monitor.deliver.config import BreakerPolicy, ReceiverConfig, RetryPolicy, r
 from monitor.deliver.events import AttemptOutcome, DeliveryAttempt
 from monitor.deliver.formats import render
 from monitor.domain.models import Alert
+from monitor.httputil import parse_retry_after
 
 Verdict = Literal["delivered", "retry", "rejected", "gone"]
 BreakerState = Literal["closed", "open", "half_open"]
@@ -69,22 +69,6 @@ def classify(status: int | None) -> Verdict:
     if status in (408, 429) or status >= 500:
         return "retry"
     return "rejected"
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds or an HTTP date; ``None`` if absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - now).total_seconds())
 
 
 def retry_delay(policy: RetryPolicy, retry_number: int, retry_after: float | None, rand: float) -> float:

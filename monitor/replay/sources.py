@@ -117,6 +117,7 @@ def reader_options(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
         "max_partition_fetch_bytes": 16 * 1024 * 1024,
         "fetch_max_wait_ms": 100,
         "check_crcs": False,
+        "isolation_level": "read_committed",  # never replay records of aborted transactions
     }
 
 
@@ -136,17 +137,10 @@ class KafkaSource:
     async def _get(self) -> Any:
         if self._consumer is None:
             from aiokafka import AIOKafkaConsumer
-            from aiokafka.errors import KafkaConnectionError
 
-            consumer = AIOKafkaConsumer(**self._opts)
-            try:
-                await consumer.start()
-            except KafkaConnectionError as exc:
-                await consumer.stop()
-                from monitor.errors import BrokerUnavailable
+            from monitor.adapters.kafka import start_client
 
-                raise BrokerUnavailable(f"cannot reach Kafka at {self.bootstrap}: {exc}") from exc
-            self._consumer = consumer
+            self._consumer = await start_client(AIOKafkaConsumer(**self._opts), self.bootstrap)
         return self._consumer
 
     async def _tps(self) -> list[Any]:

@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
@@ -35,6 +35,7 @@ import httpx
 import structlog
 
 from monitor.errors import FetchError
+from monitor.httputil import parse_retry_after
 from monitor.scrape.config import ScrapeSettings
 
 log = structlog.get_logger(__name__)
@@ -194,7 +195,8 @@ class PoliteFetcher:
             if status == 304:
                 return NotModified(url)
             if status in _RETRY_STATUS:
-                raise _Retryable(f"HTTP {status}", _retry_after(resp.headers.get("retry-after")))
+                retry_after = parse_retry_after(resp.headers.get("retry-after"), datetime.now(UTC))
+                raise _Retryable(f"HTTP {status}", retry_after)
             if status >= 400:
                 raise FetchError(f"{url}: HTTP {status}")
             if status != 200:
@@ -286,19 +288,6 @@ class _HostSlot:
 
     async def __aexit__(self, *exc: object) -> None:
         self._sem.release()
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
