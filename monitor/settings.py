@@ -51,6 +51,10 @@ class WorkerSettings(BaseModel):
     batch_window_s: float = Field(default=0.2, gt=0)
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     web_port: int = Field(default=0, ge=0, le=65535, description="Faust web server port; 0 disables it.")
+    session_timeout_s: float = Field(
+        default=10.0, ge=6.0, le=300.0,
+        description="A worker that stops heartbeating loses its partitions after this long (failover time).",
+    )
 
 
 class EmbeddedSettings(BaseModel):

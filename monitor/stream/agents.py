@@ -1,14 +1,15 @@
 """The stance agent: batches of statements -> stance table + alerts (+ dead letters).
 
 Per batch it decodes and folds every statement in order (per-key order is the
-partition order), writes each changed actor's state to the table once, and sends the
-alerts. Faust acknowledges the batch's offsets only after this body returns, and
+partition order), sends the alerts and waits for the broker to confirm them, then writes
+each changed actor's state to the table once. Faust acknowledges the batch's offsets only after this body returns, and
 flushes the producer before committing them: at-least-once, with alert ids derived
 from statement ids so a redelivered alert is recognisable.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
@@ -75,15 +76,22 @@ def register_stance_agent(app: faust.App, settings: Settings, topics: Topics, ta
             with BATCH_SECONDS.time():
                 states = TableStates(table)
                 result = Projector(detector, states).apply(records)
-                states.flush(result.changed)
             STATEMENTS.labels("kafka").inc(result.statements)
+            # Alerts and dead letters first, confirmed by the broker; only then the new states.
+            # A state that reached the changelog before its alerts would, after a crash, make the
+            # redelivered statements look already seen, and their alerts would be lost for good.
+            # In this order a crash can only repeat alerts, with the same ids.
+            pending = []
             for alert in result.alerts:
                 msg = alert_message(alert)
-                await topics.alerts.send(key=msg.key, value=msg.value)
+                pending.append(await topics.alerts.send(key=msg.key, value=msg.value))
                 ALERTS.labels(alert.kind.value).inc()
             for record, error in result.dead:
                 msg = dead_letter_message(record, error)
-                await topics.dead_letter.send(key=msg.key, value=msg.value)
+                pending.append(await topics.dead_letter.send(key=msg.key, value=msg.value))
                 DEAD_LETTERS.labels(settings.topics.dead_letter).inc()
+            if pending:
+                await asyncio.gather(*pending)
+            states.flush(result.changed)
 
     return stance

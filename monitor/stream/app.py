@@ -34,6 +34,8 @@ def create_app(settings: Settings, *, detector: Detector | None = None) -> faust
         "stream_buffer_maxsize": max(4096, worker.batch_size * 2),
         "broker_commit_every": max(1000, worker.batch_size),
         "broker_commit_interval": 1.0,
+        "broker_session_timeout": worker.session_timeout_s,
+        "broker_heartbeat_interval": max(1.0, worker.session_timeout_s / 4),
     }
     if kafka.security_protocol != "PLAINTEXT":
         from faust.auth import SASLCredentials, SSLCredentials
