@@ -15,6 +15,8 @@ HERE = Path(__file__).parent
 OWN = HERE / "cases" / "own_cases.jsonl"
 HOLDOUT = HERE / "cases" / "holdout_cases.jsonl"
 DEV = HERE.parent.parent / "shared" / "eval" / "dev_cases.jsonl"
+OWN_2 = HERE / "cases" / "own_cases_2.jsonl"  # written for the generalised verb classes and ladder
+BLIND = HERE / "cases" / "blind_cases.jsonl"  # written by someone who never saw the engine
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +39,22 @@ def test_engine_meets_targets_on_own_labeled_sets(detector: Detector, path: Path
     report = evaluate(detector, parse_cases(path.read_text().splitlines(), name=str(path)))
     assert report.precision >= 0.95, report.failures
     assert report.recall >= 0.90, report.failures
+
+
+def test_engine_meets_targets_on_second_own_set(detector: Detector) -> None:
+    cases = parse_cases(OWN_2.read_text().splitlines(), name=str(OWN_2))
+    assert len(cases) >= 20
+    report = evaluate(detector, cases)
+    assert report.precision >= 0.95, report.failures
+    assert report.recall >= 0.90, report.failures
+
+
+def test_engine_on_blind_set_holds_its_floor(detector: Detector) -> None:
+    """The blind set is NOT at target (recall 0.70, precision 0.91 when this was written): this pins
+    the achieved floor so a change cannot silently lose ground; raise it as the engine improves."""
+    report = evaluate(detector, parse_cases(BLIND.read_text().splitlines(), name=str(BLIND)))
+    assert report.precision >= 0.9, report.failures
+    assert report.recall >= 0.7, report.failures
 
 
 @pytest.mark.skipif(not DEV.exists(), reason="shared development set not present")

@@ -41,6 +41,10 @@ NEUTRAL = "neutral"  # swallows words that would otherwise fire a cue
 OPERATOR = "operator"  # negative stance verb that may govern the next stance word
 EVALUATOR = "evaluator"  # negative judgement of the stance word before it ("... would be a mistake")
 PCT = "pct"
+GOVERNOR = "governor"  # supporting verb that defers to the stance word after it ("support a ban")
+NEG_NOUN = "negnoun"  # a stop named as a noun ("the ban", "the suspension"): a passive reverser undoes it
+REVERSER = "reverser"  # undoes a stop named before it ("the ban ... is lifted")
+SCENARIO = "scenario"  # what an exercise rehearses follows ("training to", "simulating"): no stance
 
 
 @dataclass(frozen=True, slots=True)

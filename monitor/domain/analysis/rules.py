@@ -46,8 +46,10 @@ from monitor.domain.analysis.lexicon import (
     DISMISS,
     DISMISS_VERB,
     EVALUATOR,
+    GOVERNOR,
     HEDGE,
     NEG,
+    NEG_NOUN,
     NEUTRAL,
     OBJECT,
     OPERATOR,
@@ -58,6 +60,8 @@ from monitor.domain.analysis.lexicon import (
     REAFFIRM,
     REPORT_NOUN,
     REPORT_VERB,
+    REVERSER,
+    SCENARIO,
     STANCE,
     SUB,
     THREAT,
@@ -96,6 +100,7 @@ _SENTENCE_THREAT = -6.0  # explicit threats colour every claim of their sentence
 _TRIGGER_SPAN = 24  # characters after "response"/"countermeasures" naming what is responded to
 _OPERATOR_GAP = 25  # characters between a negative stance word and the stance word it governs
 _REPORT_SOURCES = frozenset((REPORT_NOUN, OTHER_SOURCE))
+_NOT_NOUN = frozenset((STANCE, NEG, BOUND, COMMA, COND, SUB, THREAT))  # a noun phrase ends here
 _CLAIM_ROLES = frozenset((CUE, STANCE, REAFFIRM, CHANGE, THREAT))  # what a claim or relation needs
 
 
@@ -144,6 +149,9 @@ class RuleAnalyzer:
             {} if sentence_cache > 0 else None
         )
         self._topics: dict[str, TopicSpec] = self.pack.by_id()
+        # the topic a conditional threat with no topic of its own speaks to ("if they fire, we will
+        # flatten the district" is a threat of retaliation)
+        self._threat_default = next((t.id for t in self.pack.topics if t.threat_default), None)
         data = _load_lexicon_data()
         self._answers_no = frozenset(data["answers_no"])
         self._answers_yes = frozenset(data["answers_yes"])
@@ -173,6 +181,10 @@ class RuleAnalyzer:
         b.add_all(data["questions"], Meaning(QUESTION))
         b.add_all(data["own_subjects"], Meaning(OWN))
         b.add_all(data["neutral"], Meaning(NEUTRAL))
+        b.add_all(data["scenario"], Meaning(SCENARIO))
+        b.add_all(data["governors"], Meaning(GOVERNOR))
+        b.add_all(data["neg_nouns"], Meaning(NEG_NOUN))
+        b.add_all(data["reversers"], Meaning(REVERSER))
         for t in self.pack.topics:
             b.add_all(t.cues, Meaning(CUE, topic=t.id))
             b.add_all(t.pro_cues, Meaning(CUE, topic=t.id, pol=1))
@@ -417,16 +429,22 @@ class RuleAnalyzer:
         condcues: list[str] = []
         pcts: list[float] = []
         continuity: list[tuple[Hit, int]] = []
+        cue_hits: list[tuple[Hit, str]] = []
+        scenario = 10**9  # "training to close the sea lanes": what is rehearsed is no stance on the drill
         for h in seg.hits:
             for m in h.meanings:
                 r = m.role
                 if r == CUE:
                     if m.topic is not None:
                         cue_pos.setdefault(m.topic, []).append(h.start)
-                    if m.pol:
+                        cue_hits.append((h, m.topic))
+                    if m.pol and h.start < scenario:
                         votes_raw.append((h, m))
                 elif r == STANCE:
-                    votes_raw.append((h, m))
+                    if h.start < scenario:
+                        votes_raw.append((h, m))
+                elif r == SCENARIO:
+                    scenario = min(scenario, h.end)
                 elif r == NEG:
                     negs.append(h)
                 elif r == THREAT:
@@ -454,9 +472,17 @@ class RuleAnalyzer:
         elif inherited:
             topics = [(k.split(":", 1)[0], k) for k in inherited]
             carried = True
+        elif conditional and self._implied_threat_topic([], threats, conditional) is not None:
+            topics = []
         else:
             return [], voted
         multi = len(topics) > 1 and not carried
+        # generic stance words attach to the head of a noun phrase: in "restrictions on Syria's
+        # energy sector are lifted" the restrictions are lifted, not the energy
+        near_pos = _heads(cue_hits, seg.hits, sentence) if multi else cue_pos
+        implied = self._implied_threat_topic(topics, threats, conditional)
+        if implied is not None:
+            topics.append((implied, implied))
         # "our response to the sanctions": the sanctions are the trigger, not a stance
         framing = {t for t, _ in topics if (sp := self._topics.get(t)) is not None and sp.trigger_frame}
 
@@ -478,32 +504,61 @@ class RuleAnalyzer:
             framed = multi and spec.id not in framing and bool(framing)
             voted_at: set[int] = set()
             cands: list[tuple[Hit, Meaning]] = []
+            # a topic's own reading of a word wins over the generic one ("cut" from SWIFT is a sanction)
+            specific = {h.start for h, m in votes_raw if m.topic == topic}
             for h, m in votes_raw:
+                if topic == implied:
+                    break
                 if m.topic is not None and m.topic != topic:
                     continue
+                if h.text in _CONTAINERS and m.role == STANCE:
+                    continue  # "deliveries", "shipments": the noun names what is supplied, it votes nothing
                 if m.topic is None and (
-                    framed or (multi and topic not in framing and _nearest(h.start, cue_pos) != topic)
+                    h.start in specific
+                    or framed
+                    or (multi and topic not in framing and _nearest(h.start, near_pos) != topic)
                 ):
                     continue
                 if h.start in voted_at:  # one vote per phrase and topic
                     continue
                 voted_at.add(h.start)
                 cands.append((h, m))
-            operator = False
+            ops = 0  # negative verbs governing the next stance word (they chain: "lifted the ban on exports")
+            by_noun = False  # the pending operator chain is headed by a negative noun ("the ban on ...")
+            noun_led: list[bool] = []  # per vote: it stands under a negative noun a passive reverser can undo
             for idx, (h, m) in enumerate(cands):
+                nxt = cands[idx + 1][0] if idx + 1 < len(cands) else None
+                close = nxt is not None and nxt.start - h.end <= _OPERATOR_GAP
                 # a negative stance word right before another stance word scopes over it:
                 # "no plans to send", "opposes lifting", "refused to resume" -> one negated vote
                 if (
                     m.pol < 0
-                    and idx + 1 < len(cands)
-                    and cands[idx + 1][0].start - h.end <= _OPERATOR_GAP
+                    and close
                     and OPERATOR in h.roles
+                    # "the ban on exports will stay": a stop named as a noun governs no verb across its object
+                    and not (NEG_NOUN in h.roles and nxt is not None and _cue_between(cue_pos, h.end, nxt.start))
                 ):
-                    operator = True
+                    ops += 1
+                    by_noun = by_noun or NEG_NOUN in h.roles
                     neg_used.append(h.text)
                     continue
-                n = _negations(negs, seg.start, h.start) + (1 if operator else 0)
-                operator = False
+                # a supporting verb right before another stance word defers to it: "we support a
+                # ban" is the ban, "they propose to resume" the resumption
+                if m.pol > 0 and close and GOVERNOR in h.roles:
+                    continue
+                if votes and noun_led[-1] and (REVERSER in h.roles or m.pol > 0):
+                    # the predicate of a stop named as a noun: "the ban on imports will be lifted" undoes
+                    # it, "the ban will stay in place" confirms it, "will not stay" undoes it
+                    prev_pol, prev_hit = votes[-1]
+                    between = _negations(negs, prev_hit.end, h.start) + (1 if REVERSER in h.roles else 0)
+                    if between % 2:
+                        votes[-1] = (-prev_pol, prev_hit)
+                        noun_led[-1] = False
+                    neg_used.append(h.text)
+                    continue
+                n = _negations(negs, seg.start, h.start) + ops
+                led = by_noun or (NEG_NOUN in h.roles and m.pol < 0)
+                ops, by_noun = 0, False
                 if n:
                     neg_used.extend(x.text for x in negs if seg.start <= x.start < h.start)
                 pol_vote = m.pol if n % 2 == 0 else -m.pol
@@ -514,6 +569,7 @@ class RuleAnalyzer:
                     neg_used.append(h.text)
                     continue
                 votes.append((pol_vote, h))
+                noun_led.append(led)
             for h, sign in continuity:
                 n = _negations(negs, seg.start, h.start)
                 same = sign if n % 2 == 0 else -sign
@@ -540,7 +596,7 @@ class RuleAnalyzer:
             elif spec.magnitude == "percent" and pcts and not framed and topic in cue_pos:
                 pol, confidence = _PRO, 0.75  # "a tariff of 20% will apply": the rate is the claim
                 cues = []
-            elif threats and not framed and (topic in cue_pos or carried):
+            elif threats and not framed and (topic in cue_pos or carried or topic == implied):
                 pol, explicit = spec.threat, spec.threat_explicit
                 confidence = 0.85 if explicit else 0.6
                 cues = []
@@ -594,6 +650,25 @@ class RuleAnalyzer:
             )
         return out, voted
 
+    def _implied_threat_topic(
+        self, topics: list[tuple[str, str]], threats: list[tuple[Hit, float]], conditional: bool
+    ) -> str | None:
+        """The default threat topic when a conditional sentence threatens force without naming it.
+
+        "If one more rocket is fired, we will flatten the district" threatens retaliation; a
+        topic whose threats are the stance itself (nuclear use) already says what is threatened.
+        """
+        default = self._threat_default
+        if not conditional or default is None or not threats:
+            return None
+        if min(v for _, v in threats) > _THREAT_ACT:
+            return None
+        for t, _ in topics:
+            spec = self._topics.get(t)
+            if t == default or (spec is not None and spec.threat_explicit):
+                return None
+        return default
+
     def _outside_triggers(self, seg: _Segment, threats: list[tuple[Hit, float]]) -> list[tuple[Hit, float]]:
         """Threat words naming the trigger of a response ("our response to any seizure") are not threats."""
         spans: list[tuple[int, int]] = []
@@ -620,6 +695,51 @@ def _negations(negs: list[Hit], seg_start: int, pos: int) -> int:
                 continue
             n += 1
     return n
+
+
+_LINK = re.compile(r"\s*(?:'s\s+)?(?:of|on|against|for|from|in|to|over)\s+", re.IGNORECASE)
+_LINK_SPAN = 40  # characters between a head noun and the topic cue that modifies it
+
+
+def _heads(cue_hits: list[tuple[Hit, str]], hits: list[Hit], sentence: str) -> dict[str, list[int]]:
+    """Cue positions by topic, each counted as the head of its noun phrase's.
+
+    "restrictions on Syria's energy sector": the restrictions are the head; "grain talks": the last
+    noun of a compound is; "shipments of Patriot interceptors": a container noun (shipments,
+    exports, deliveries) takes the topic of what it contains.
+    """
+    out: dict[str, list[int]] = {}
+    prev: tuple[Hit, str] | None = None  # the current head
+    members: list[int] = []  # positions of the current phrase counted under the head so far
+    for h, topic in cue_hits:
+        joined = False
+        if prev is not None and prev[1] != topic and prev[0].end <= h.start <= prev[0].end + _LINK_SPAN:
+            between = [x for x in hits if prev[0].end <= x.start < h.start]
+            compound = h.start - prev[0].end <= 1 and " " not in prev[0].text  # "grain talks"
+            if compound or prev[0].text in _CONTAINERS:
+                # compound or container: the phrase so far belongs to this cue's topic
+                for p in members:
+                    out[prev[1]].remove(p)
+                    out.setdefault(topic, []).append(p)
+                prev = (h, topic)
+                members.append(h.start)
+                out.setdefault(topic, []).append(h.start)
+                continue
+            if _LINK.match(sentence, prev[0].end) and not any(x.roles & _NOT_NOUN for x in between):
+                out.setdefault(prev[1], []).append(h.start)
+                members.append(h.start)
+                joined = True
+        if not joined:
+            out.setdefault(topic, []).append(h.start)
+            prev, members = (h, topic), [h.start]
+    return out
+
+
+_CONTAINERS = _words("exports export shipments shipment deliveries delivery supplies supply imports flows transit")
+
+
+def _cue_between(cue_pos: dict[str, list[int]], start: int, end: int) -> bool:
+    return any(start <= p < end for positions in cue_pos.values() for p in positions)
 
 
 def _nearest(pos: int, cue_pos: dict[str, list[int]]) -> str | None:

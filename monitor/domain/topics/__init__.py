@@ -33,6 +33,7 @@ class TopicSpec(BaseModel):
     threat: Polarity = Polarity.PRO
     threat_explicit: bool = False
     trigger_frame: bool = False
+    threat_default: bool = False
     change: Polarity | None = None
     magnitude: Literal["percent"] | None = None
     cues: tuple[str, ...] = ()
