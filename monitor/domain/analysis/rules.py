@@ -529,6 +529,16 @@ class RuleAnalyzer:
             for idx, (h, m) in enumerate(cands):
                 nxt = cands[idx + 1][0] if idx + 1 < len(cands) else None
                 close = nxt is not None and nxt.start - h.end <= _OPERATOR_GAP
+                if votes and noun_led[-1] and (REVERSER in h.roles or m.pol > 0):
+                    # the predicate of a stop named as a noun: "the ban on imports will be lifted" undoes
+                    # it, "the ban will stay in place" confirms it, "will not stay" undoes it
+                    prev_pol, prev_hit = votes[-1]
+                    between = _negations(negs, prev_hit.end, h.start) + (1 if REVERSER in h.roles else 0)
+                    if between % 2:
+                        votes[-1] = (-prev_pol, prev_hit)
+                        noun_led[-1] = False
+                    neg_used.append(h.text)
+                    continue
                 # a negative stance word right before another stance word scopes over it:
                 # "no plans to send", "opposes lifting", "refused to resume" -> one negated vote
                 if (
@@ -545,16 +555,6 @@ class RuleAnalyzer:
                 # a supporting verb right before another stance word defers to it: "we support a
                 # ban" is the ban, "they propose to resume" the resumption
                 if m.pol > 0 and close and GOVERNOR in h.roles:
-                    continue
-                if votes and noun_led[-1] and (REVERSER in h.roles or m.pol > 0):
-                    # the predicate of a stop named as a noun: "the ban on imports will be lifted" undoes
-                    # it, "the ban will stay in place" confirms it, "will not stay" undoes it
-                    prev_pol, prev_hit = votes[-1]
-                    between = _negations(negs, prev_hit.end, h.start) + (1 if REVERSER in h.roles else 0)
-                    if between % 2:
-                        votes[-1] = (-prev_pol, prev_hit)
-                        noun_led[-1] = False
-                    neg_used.append(h.text)
                     continue
                 n = _negations(negs, seg.start, h.start) + ops
                 led = by_noun or (NEG_NOUN in h.roles and m.pol < 0)
