@@ -430,6 +430,7 @@ class RuleAnalyzer:
         pcts: list[float] = []
         continuity: list[tuple[Hit, int]] = []
         cue_hits: list[tuple[Hit, str]] = []
+        specific: dict[str, set[int]] = {}  # per topic, the phrases it reads its own way
         scenario = 10**9  # "training to close the sea lanes": what is rehearsed is no stance on the drill
         for h in seg.hits:
             for m in h.meanings:
@@ -440,9 +441,13 @@ class RuleAnalyzer:
                         cue_hits.append((h, m.topic))
                     if m.pol and h.start < scenario:
                         votes_raw.append((h, m))
+                        if m.topic is not None:
+                            specific.setdefault(m.topic, set()).add(h.start)
                 elif r == STANCE:
                     if h.start < scenario:
                         votes_raw.append((h, m))
+                        if m.topic is not None:
+                            specific.setdefault(m.topic, set()).add(h.start)
                 elif r == SCENARIO:
                     scenario = min(scenario, h.end)
                 elif r == NEG:
@@ -479,7 +484,13 @@ class RuleAnalyzer:
         multi = len(topics) > 1 and not carried
         # generic stance words attach to the head of a noun phrase: in "restrictions on Syria's
         # energy sector are lifted" the restrictions are lifted, not the energy
-        near_pos = _heads(cue_hits, seg.hits, sentence) if multi else cue_pos
+        # the topic each generic stance word attaches to, computed once per word
+        nearest: dict[int, str | None] = {}
+        if multi:
+            near_pos = _heads(cue_hits, seg.hits, sentence)
+            for h, m in votes_raw:
+                if m.topic is None and h.start not in nearest:
+                    nearest[h.start] = _nearest(h.start, near_pos)
         implied = self._implied_threat_topic(topics, threats, conditional)
         if implied is not None:
             topics.append((implied, implied))
@@ -505,7 +516,7 @@ class RuleAnalyzer:
             voted_at: set[int] = set()
             cands: list[tuple[Hit, Meaning]] = []
             # a topic's own reading of a word wins over the generic one ("cut" from SWIFT is a sanction)
-            specific = {h.start for h, m in votes_raw if m.topic == topic}
+            own = specific.get(topic, ())
             for h, m in votes_raw:
                 if topic == implied:
                     break
@@ -514,9 +525,9 @@ class RuleAnalyzer:
                 if h.text in _CONTAINERS and m.role == STANCE:
                     continue  # "deliveries", "shipments": the noun names what is supplied, it votes nothing
                 if m.topic is None and (
-                    h.start in specific
+                    h.start in own
                     or framed
-                    or (multi and topic not in framing and _nearest(h.start, near_pos) != topic)
+                    or (multi and topic not in framing and nearest[h.start] != topic)
                 ):
                     continue
                 if h.start in voted_at:  # one vote per phrase and topic
