@@ -106,5 +106,5 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
         cache_logger_on_first_use=True,
     )
     # Third-party libraries (aiokafka, faust) log through stdlib logging; keep them at WARNING.
-    for noisy in ("aiokafka", "kafka"):
+    for noisy in ("aiokafka", "kafka", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, getattr(logging, level)))

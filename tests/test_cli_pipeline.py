@@ -95,3 +95,42 @@ def test_committed_schemas_are_fresh() -> None:
 @pytest.mark.parametrize("cmd", ["run", "worker", "publish", "alerts", "detect", "schemas"])
 def test_every_command_has_help(cmd: str) -> None:
     assert monitor(cmd, "--help").returncode == 0
+
+
+def test_run_is_the_whole_pipeline_on_the_embedded_log(tmp_path: Path) -> None:
+    """`monitor run --input --receivers`: statements -> alerts -> signed webhooks, one process, no server."""
+    import signal
+    import socket
+    import time
+
+    secret = "whsec_ZW5kLXRvLWVuZC10ZXN0LXNlY3JldC0zMi1ieXRlcyE="
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "receivers.yaml").write_text(
+        "defaults:\n  retry: {schedule_s: [0.2, 0.5, 1], jitter: 0.1}\nreceivers:\n"
+        f"  - name: local\n    url: http://127.0.0.1:{port}/hook\n    format: standard\n"
+        "    secrets: [{env: WEBHOOK_SECRET}]\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    env["WEBHOOK_SECRET"] = secret
+    store = tmp_path / "received.jsonl"
+    receiver = subprocess.Popen([sys.executable, "-m", "monitor", "receiver", "--port", str(port), "--secret", secret,
+                                 "--store", str(store), "--quiet"], env=env, cwd=tmp_path)
+    run = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--input", str(SAMPLE), "--receivers",
+                            str(tmp_path / "receivers.yaml"), "--json"], env=env, cwd=tmp_path,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (store.exists() and len(store.read_text().splitlines()) >= 2):
+            time.sleep(0.2)
+    finally:
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=30)
+        receiver.send_signal(signal.SIGTERM)
+        receiver.wait(timeout=30)
+    assert run.returncode == 0, err
+    printed = sorted(json.loads(line)["id"] for line in out.splitlines())
+    delivered = sorted(json.loads(line)["webhook_id"] for line in store.read_text().splitlines())
+    assert len(printed) == 2 and delivered == printed
+    assert secret not in err

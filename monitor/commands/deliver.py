@@ -74,14 +74,17 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         raise ConfigError("the receivers file lists no receivers")
     serve(settings.observability.port, settings.observability.host)
     HEALTH.ready, HEALTH.stale_after_s = True, float("inf")  # liveness: the endpoint answers
-    return asyncio.run(_dispatch(settings, receivers))
+    return asyncio.run(run_dispatcher(settings, receivers))
 
 
-async def _dispatch(settings: Settings, receivers: list[ReceiverConfig]) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+async def run_dispatcher(
+    settings: Settings, receivers: list[ReceiverConfig], stop: asyncio.Event | None = None
+) -> int:
+    if stop is None:  # on its own: stop on a signal (`monitor run` passes its own event)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
     async with open_log(settings) as log, httpx.AsyncClient(limits=limits, follow_redirects=False) as client:
         dispatcher = Dispatcher(log, receivers, client, alerts_topic=settings.topics.alerts, settings=settings.deliver)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +73,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     events = read_statements_file(Path(args.input)) if args.input else []
     if settings.backend == "kafka":
+        if args.sources or args.receivers:
+            raise ConfigError("on Kafka the scraper and the dispatcher run as their own services "
+                              "(`monitor scrape`, `monitor dispatch`; see docker-compose.yml)")
         from monitor.stream.worker import run_worker
 
         if events:
             asyncio.run(_publish(settings, events))
         return run_worker(settings)
-    return asyncio.run(_run_embedded(settings, events, once=args.once, as_json=args.json))
+    services = _embedded_services(settings, args)
+    if services and args.once:
+        raise ConfigError("--sources/--receivers run services that follow the log; drop --once")
+    return asyncio.run(_run_embedded(settings, events, once=args.once, as_json=args.json, services=services))
+
+
+Service = Callable[[asyncio.Event], Coroutine[Any, Any, object]]
+
+
+def _embedded_services(settings: Settings, args: argparse.Namespace) -> list[Service]:
+    """The scraper and the dispatcher, in this process, when their files are given."""
+    services: list[Service] = []
+    if args.sources:
+        from monitor.commands.scrape import run_scraper
+        from monitor.scrape.attribution import Resolver
+        from monitor.scrape.config import load_sources, load_watchlist
+
+        sources_file = load_sources(Path(args.sources))
+        watchlist = load_watchlist(sources_file.watchlist or settings.scrape.watchlist)
+        sources, resolver = list(sources_file.sources), Resolver(watchlist)
+        services.append(lambda stop: run_scraper(settings, sources, resolver, once=False, progress=False, stop=stop))
+    receivers_path = args.receivers or settings.deliver.receivers_file
+    if receivers_path:
+        import os
+
+        from monitor.commands.deliver import run_dispatcher
+        from monitor.deliver.config import load_receivers
+
+        receivers = load_receivers(Path(receivers_path), environ=os.environ)
+        services.append(lambda stop: run_dispatcher(settings, receivers, stop))
+    return services
 
 
 async def _publish(settings: Settings, events: list[StatementEvent]) -> None:
@@ -85,7 +119,9 @@ async def _publish(settings: Settings, events: list[StatementEvent]) -> None:
         await publish(log, events, topic=settings.topics.statements)
 
 
-async def _run_embedded(settings: Settings, events: list[StatementEvent], *, once: bool, as_json: bool) -> int:
+async def _run_embedded(
+    settings: Settings, events: list[StatementEvent], *, once: bool, as_json: bool, services: list[Service]
+) -> int:
     log = SqliteLog(settings.embedded.path, default_partitions=settings.topics.partitions)
     if not once:
         serve(settings.observability.port, settings.observability.host)
@@ -96,10 +132,14 @@ async def _run_embedded(settings: Settings, events: list[StatementEvent], *, onc
     try:
         if events:
             await publish(log, events, topic=settings.topics.statements)
-        report = await run_embedded(
-            log, settings, Detector(), follow=not once, stop=stop,
-            on_alert=lambda a: _print_alerts([a], as_json),
-        )
+        async with asyncio.TaskGroup() as tg:
+            for service in services:
+                tg.create_task(service(stop))
+            report = await run_embedded(
+                log, settings, Detector(), follow=not once, stop=stop,
+                on_alert=lambda a: _print_alerts([a], as_json),
+            )
+            stop.set()  # the worker ended (a signal, or --once): end the others with it
     finally:
         await log.close()
     print(
@@ -201,6 +241,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--input", metavar="FILE.jsonl", help="publish these statements first")
     p.add_argument("--once", action="store_true", help="process what is in the log, then exit (embedded)")
     p.add_argument("--json", action="store_true", help="print alerts as JSON Lines")
+    p.add_argument("--sources", metavar="FILE", help="also run the scraper over these sources (embedded)")
+    p.add_argument("--receivers", metavar="FILE", help="also deliver alerts to these receivers (embedded)")
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("worker", help="run the Faust stream worker (Kafka)")

@@ -126,7 +126,7 @@ def _scrape(args: argparse.Namespace) -> int:
         serve(settings.observability.port, settings.observability.host)
         HEALTH.ready, HEALTH.stale_after_s = True, float("inf")  # liveness: the endpoint answers
     report = asyncio.run(
-        _run(settings, list(sources_file.sources), Resolver(watchlist), once=args.once, progress=show)
+        run_scraper(settings, list(sources_file.sources), Resolver(watchlist), once=args.once, progress=show)
     )
     if report is not None:
         sys.stderr.write(
@@ -136,8 +136,14 @@ def _scrape(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run(
-    settings: Settings, sources: list[AnySource], resolver: Resolver, *, once: bool, progress: bool
+async def run_scraper(
+    settings: Settings,
+    sources: list[AnySource],
+    resolver: Resolver,
+    *,
+    once: bool,
+    progress: bool,
+    stop: asyncio.Event | None = None,
 ) -> ScrapeReport | None:
     cfg = settings.scrape
     state = ScrapeState(cfg.state_path, window_days=cfg.dedupe_window_days)
@@ -155,11 +161,12 @@ async def _run(
                 )
                 if once:
                     return await scraper.run_once(sources)
-                stop = asyncio.Event()
-                loop = asyncio.get_running_loop()
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    with contextlib.suppress(NotImplementedError):
-                        loop.add_signal_handler(sig, stop.set)
+                if stop is None:  # on its own: stop on a signal (`monitor run` passes its own event)
+                    stop = asyncio.Event()
+                    loop = asyncio.get_running_loop()
+                    for sig in (signal.SIGINT, signal.SIGTERM):
+                        with contextlib.suppress(NotImplementedError):
+                            loop.add_signal_handler(sig, stop.set)
                 await scraper.run_forever(sources, stop)
                 return None
     finally:
