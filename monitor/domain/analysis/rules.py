@@ -100,6 +100,8 @@ _SENTENCE_THREAT = -6.0  # explicit threats colour every claim of their sentence
 _TRIGGER_SPAN = 24  # characters after "response"/"countermeasures" naming what is responded to
 _OPERATOR_GAP = 25  # characters between a negative stance word and the stance word it governs
 _REPORT_SOURCES = frozenset((REPORT_NOUN, OTHER_SOURCE))
+_WARN_VERBS = _words("warn warns warned")
+_FORCE_NOUN = frozenset((THREAT, CUE))
 _NOT_NOUN = frozenset((STANCE, NEG, BOUND, COMMA, COND, SUB, THREAT))  # a noun phrase ends here
 _CLAIM_ROLES = frozenset((CUE, STANCE, REAFFIRM, CHANGE, THREAT))  # what a claim or relation needs
 
@@ -477,13 +479,18 @@ class RuleAnalyzer:
         elif inherited:
             topics = [(k.split(":", 1)[0], k) for k in inherited]
             carried = True
-        elif conditional and self._implied_threat_topic([], threats, conditional) is not None:
+        elif self._implied_threat_topic([], threats, conditional) is not None:
             topics = []
         else:
             return [], voted
         multi = len(topics) > 1 and not carried
         # generic stance words attach to the head of a noun phrase: in "restrictions on Syria's
         # energy sector are lifted" the restrictions are lifted, not the energy
+        # "against" right after a threat or topic noun is a preposition ("a ground offensive against")
+        prepositions = {
+            h.start for prev_h, h in zip(seg.hits, seg.hits[1:], strict=False)
+            if h.text == "against" and h.start - prev_h.end <= 1 and prev_h.roles & _FORCE_NOUN
+        }
         # the topic each generic stance word attaches to, computed once per word
         nearest: dict[int, str | None] = {}
         if multi:
@@ -524,6 +531,8 @@ class RuleAnalyzer:
                     continue
                 if h.text in _CONTAINERS and m.role == STANCE:
                     continue  # "deliveries", "shipments": the noun names what is supplied, it votes nothing
+                if h.start in prepositions:
+                    continue  # "an offensive against the militia": a preposition, not opposition
                 if m.topic is None and (
                     h.start in own
                     or framed
@@ -670,9 +679,11 @@ class RuleAnalyzer:
         topic whose threats are the stance itself (nuclear use) already says what is threatened.
         """
         default = self._threat_default
-        if not conditional or default is None or not threats:
+        if default is None or not threats:
             return None
-        if min(v for _, v in threats) > _THREAT_ACT:
+        # a conditional act of force, or an explicit warning to someone ("we warn the enemy")
+        warned = not topics and any(h.text in _WARN_VERBS for h, _ in threats)
+        if not warned and (not conditional or min(v for _, v in threats) > _THREAT_ACT):
             return None
         for t, _ in topics:
             spec = self._topics.get(t)
