@@ -330,7 +330,14 @@ class RuleAnalyzer:
                             sentence_threat, threat_cue = mm.value, h.text
         for seg in segments:
             own_topics = self._segment_topics(seg)
-            keys = tuple(self._key(t, objects) for t in own_topics)
+            carried_topics = own_topics
+            if len(own_topics) > 1:
+                # what the next clause talks about is the head, not a modifier ("the oil sanctions ...
+                # and we will not end them")
+                cue_hits = [(h, m.topic) for h in seg.hits for m in h.meanings if m.role == CUE and m.topic is not None]
+                heads = _heads(cue_hits, seg.hits, sentence)
+                carried_topics = [t for t in own_topics if t in heads]
+            keys = tuple(self._key(t, objects) for t in carried_topics)
             for k in keys:
                 if k not in cued_keys:
                     cued_keys.append(k)
@@ -493,6 +500,7 @@ class RuleAnalyzer:
         }
         # the topic each generic stance word attaches to, computed once per word
         nearest: dict[int, str | None] = {}
+        near_pos = cue_pos
         if multi:
             near_pos = _heads(cue_hits, seg.hits, sentence)
             for h, m in votes_raw:
@@ -577,7 +585,7 @@ class RuleAnalyzer:
                 if m.pol > 0 and close and GOVERNOR in h.roles:
                     continue
                 n = _negations(negs, seg.start, h.start) + ops
-                led = by_noun or (NEG_NOUN in h.roles and m.pol < 0)
+                led = by_noun or NEG_NOUN in h.roles
                 ops, by_noun = 0, False
                 if n:
                     neg_used.extend(x.text for x in negs if seg.start <= x.start < h.start)
@@ -620,7 +628,8 @@ class RuleAnalyzer:
                 pol, explicit = spec.threat, spec.threat_explicit
                 confidence = 0.85 if explicit else 0.6
                 cues = []
-            elif negs and topic in cue_pos and negs[0].start < cue_pos[topic][0]:
+            elif negs and topic in cue_pos and negs[0].start < cue_pos[topic][0] and (not multi or topic in near_pos):
+                # "will not conduct any negotiations"; not a modifier: "will not lift the sanctions on oil"
                 pol, confidence = _CONTRA, 0.75
                 cues = [negs[0].text]
                 neg_used.append(negs[0].text)
@@ -743,6 +752,8 @@ def _heads(cue_hits: list[tuple[Hit, str]], hits: list[Hit], sentence: str) -> d
                 for p in members:
                     out[prev[1]].remove(p)
                     out.setdefault(topic, []).append(p)
+                if not out[prev[1]]:
+                    del out[prev[1]]
                 prev = (h, topic)
                 members.append(h.start)
                 out.setdefault(topic, []).append(h.start)
