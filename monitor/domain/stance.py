@@ -126,13 +126,26 @@ def decide(prior: TopicStance | None, claim: Claim, ref: StatementRef, cfg: Engi
     """Compare one merged claim with the established stance on its topic."""
     if prior is None:
         if claim.modality is Modality.HEDGED and not claim.explicit:
-            return Decision("evidence", None, "hedged and implied: too weak to establish a stance")
+            # "an operation is possible": a baseline for escalations, too weak to be reversed
+            weak = replace(claim, {"confidence": min(claim.confidence, cfg.prior_min_confidence - 0.05)})
+            return Decision("established", _stance(weak, ref, support=1), "hedged and implied: a weak baseline")
         return Decision("established", _stance(claim, ref, support=1), "first statement on the topic")
 
     if claim.polarity is not prior.polarity:
         if claim.modality is Modality.HEDGED:
             return Decision("evidence", _noted(prior), "hedged opposite claim")
         if not claim.explicit:
+            if (
+                claim.category == "explicit_threat"
+                and prior.intensity > cfg.escalation_floor
+                and claim.confidence >= cfg.escalation_min_confidence
+            ):
+                # a calm stance answered by an explicit threat of force ("their bases will be
+                # legitimate targets"): not a reversal argued, a hardening
+                return Decision(
+                    "escalation", _stance(claim, ref, support=1),
+                    f"explicit threat after a calm stance ({prior.intensity:+.1f} -> {claim.intensity:+.1f})",
+                )
             return Decision("evidence", _noted(prior), "polarity only implied by threat words")
         if claim.confidence < cfg.min_confidence:
             return Decision("evidence", _noted(prior), "opposite claim below confidence threshold")

@@ -135,6 +135,7 @@ def _inherit_topic_cues(phrases: dict[str, list[Meaning]]) -> None:
     for phrase, meanings in phrases.items():
         if any(m.role == CUE for m in meanings):
             continue  # a cue of its own: "nuclear weapons" must not also name arms supplies
+        threat = any(m.role == THREAT for m in meanings)
         words = tuple(phrase.rstrip("*").split())
         n = len(words)
         if n < 2:
@@ -147,6 +148,8 @@ def _inherit_topic_cues(phrases: dict[str, list[Meaning]]) -> None:
                 sub = words[i:j]
                 cues = list(literal.get(sub, ()))
                 for prefix, stem, stem_cues in stems:
+                    if threat:
+                        break  # "legitimate targets" is a threat, not a word on legitimacy ("legitim*")
                     if len(prefix) == j - i - 1 and sub[:-1] == prefix and sub[-1].startswith(stem):
                         cues.extend(stem_cues)
                 if cues:

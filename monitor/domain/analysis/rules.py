@@ -100,6 +100,7 @@ _SENTENCE_THREAT = -6.0  # explicit threats colour every claim of their sentence
 _TRIGGER_SPAN = 24  # characters after "response"/"countermeasures" naming what is responded to
 _OPERATOR_GAP = 25  # characters between a negative stance word and the stance word it governs
 _REPORT_SOURCES = frozenset((REPORT_NOUN, OTHER_SOURCE))
+_BARE_CONFIDENCE = 0.4  # below the least confidence of a stance a reversal is alerted on
 _WARN_VERBS = _words("warn warns warned")
 _FORCE_NOUN = frozenset((THREAT, CUE))
 _NOT_NOUN = frozenset((STANCE, NEG, BOUND, COMMA, COND, SUB, THREAT))  # a noun phrase ends here
@@ -636,6 +637,16 @@ class RuleAnalyzer:
             elif amp < 0 and spec.threat is _PRO and topic in cue_pos and not framed:
                 # "the drills were routine": a described act of force, softly worded
                 pol, explicit, confidence = _PRO, False, 0.5
+                cues = []
+            elif (
+                spec.threat is _PRO
+                and topic in near_pos
+                and not (framed or negs or votes_raw or continuity or carried or topic == implied)
+            ):
+                # "coast guard vessels patrol the shoal", "the aim of the operation is to protect
+                # Donbas": a posture described, not argued. Weak (it establishes a baseline an
+                # escalation is measured from, too weak to be reversed with an alert)
+                pol, explicit, confidence = _PRO, False, _BARE_CONFIDENCE
                 cues = []
             else:
                 continue
