@@ -159,6 +159,9 @@ def decide(prior: TopicStance | None, claim: Claim, ref: StatementRef, cfg: Engi
     reason = _escalation(prior, claim, cfg)
     if reason and claim.confidence >= cfg.escalation_min_confidence:
         return Decision("escalation", _stance(claim, ref, support=prior.support + 1, prior=prior), reason)
+    if not claim.explicit and claim.confidence < cfg.prior_min_confidence:
+        # a posture merely described ("our troops are in the region") neither softens nor restates
+        return Decision("reaffirmed", _noted(prior, support=True), "weak implied restatement")
     return Decision("reaffirmed", _stance(claim, ref, support=prior.support + 1, prior=prior), "same polarity")
 
 

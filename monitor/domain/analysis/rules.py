@@ -29,6 +29,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import pairwise
 from typing import Any
 
 import yaml
@@ -100,6 +101,7 @@ _SENTENCE_THREAT = -6.0  # explicit threats colour every claim of their sentence
 _TRIGGER_SPAN = 24  # characters after "response"/"countermeasures" naming what is responded to
 _OPERATOR_GAP = 25  # characters between a negative stance word and the stance word it governs
 _REPORT_SOURCES = frozenset((REPORT_NOUN, OTHER_SOURCE))
+_NO_POSITIONS: frozenset[int] = frozenset()
 _BARE_CONFIDENCE = 0.4  # below the least confidence of a stance a reversal is alerted on
 _WARN_VERBS = _words("warn warns warned")
 _FORCE_NOUN = frozenset((THREAT, CUE))
@@ -332,6 +334,7 @@ class RuleAnalyzer:
         for seg in segments:
             own_topics = self._segment_topics(seg)
             carried_topics = own_topics
+            heads: dict[str, list[int]] | None = None
             if len(own_topics) > 1:
                 # what the next clause talks about is the head, not a modifier ("the oil sanctions ...
                 # and we will not end them")
@@ -343,7 +346,7 @@ class RuleAnalyzer:
                 if k not in cued_keys:
                     cued_keys.append(k)
             if seg.kind == "main":
-                made, voted = self._claims(seg, own_topics, prev, objects, conditional, sentence, relations)
+                made, voted = self._claims(seg, own_topics, prev, objects, conditional, sentence, relations, heads)
                 any_votes = any_votes or voted
                 for raw in made:
                     if region is not None and region[0] <= raw.pos < region[1]:
@@ -428,6 +431,7 @@ class RuleAnalyzer:
         conditional: bool,
         sentence: str,
         relations: list[Relation],
+        heads: dict[str, list[int]] | None = None,
     ) -> tuple[list[_Raw], bool]:
         cue_pos: dict[str, list[int]] = {}
         votes_raw: list[tuple[Hit, Meaning]] = []
@@ -439,8 +443,8 @@ class RuleAnalyzer:
         condcues: list[str] = []
         pcts: list[float] = []
         continuity: list[tuple[Hit, int]] = []
-        cue_hits: list[tuple[Hit, str]] = []
         specific: dict[str, set[int]] = {}  # per topic, the phrases it reads its own way
+        against = False
         scenario = 10**9  # "training to close the sea lanes": what is rehearsed is no stance on the drill
         for h in seg.hits:
             for m in h.meanings:
@@ -448,7 +452,6 @@ class RuleAnalyzer:
                 if r == CUE:
                     if m.topic is not None:
                         cue_pos.setdefault(m.topic, []).append(h.start)
-                        cue_hits.append((h, m.topic))
                     if m.pol and h.start < scenario:
                         votes_raw.append((h, m))
                         if m.topic is not None:
@@ -458,6 +461,8 @@ class RuleAnalyzer:
                         votes_raw.append((h, m))
                         if m.topic is not None:
                             specific.setdefault(m.topic, set()).add(h.start)
+                        elif h.text == "against":
+                            against = True
                 elif r == SCENARIO:
                     scenario = min(scenario, h.end)
                 elif r == NEG:
@@ -478,6 +483,7 @@ class RuleAnalyzer:
                 elif r == CHANGE:
                     continuity.append((h, -1))
         voted = bool(votes_raw or continuity)
+        generic = [v for v in votes_raw if v[1].topic is None] if len(votes_raw) > 1 else votes_raw
         if threats:
             threats = self._outside_triggers(seg, threats)
         carried = False
@@ -487,7 +493,7 @@ class RuleAnalyzer:
         elif inherited:
             topics = [(k.split(":", 1)[0], k) for k in inherited]
             carried = True
-        elif self._implied_threat_topic([], threats, conditional) is not None:
+        elif threats and self._implied_threat_topic([], threats, conditional) is not None:
             topics = []
         else:
             return [], voted
@@ -495,19 +501,16 @@ class RuleAnalyzer:
         # generic stance words attach to the head of a noun phrase: in "restrictions on Syria's
         # energy sector are lifted" the restrictions are lifted, not the energy
         # "against" right after a threat or topic noun is a preposition ("a ground offensive against")
-        prepositions = {
-            h.start for prev_h, h in zip(seg.hits, seg.hits[1:], strict=False)
-            if h.text == "against" and h.start - prev_h.end <= 1 and prev_h.roles & _FORCE_NOUN
-        }
+        prepositions = _prepositions(seg.hits) if against else _NO_POSITIONS
         # the topic each generic stance word attaches to, computed once per word
         nearest: dict[int, str | None] = {}
         near_pos = cue_pos
         if multi:
-            near_pos = _heads(cue_hits, seg.hits, sentence)
+            near_pos = heads if heads is not None else cue_pos
             for h, m in votes_raw:
                 if m.topic is None and h.start not in nearest:
                     nearest[h.start] = _nearest(h.start, near_pos)
-        implied = self._implied_threat_topic(topics, threats, conditional)
+        implied = self._implied_threat_topic(topics, threats, conditional) if threats else None
         if implied is not None:
             topics.append((implied, implied))
         # "our response to the sanctions": the sanctions are the trigger, not a stance
@@ -533,7 +536,9 @@ class RuleAnalyzer:
             cands: list[tuple[Hit, Meaning]] = []
             # a topic's own reading of a word wins over the generic one ("cut" from SWIFT is a sanction)
             own = specific.get(topic, ())
-            for h, m in votes_raw:
+            # only this topic's own readings and the generic ones, in hit order
+            pool = votes_raw if own else generic
+            for h, m in pool:
                 if topic == implied:
                     break
                 if m.topic is not None and m.topic != topic:
@@ -780,6 +785,13 @@ def _heads(cue_hits: list[tuple[Hit, str]], hits: list[Hit], sentence: str) -> d
 
 
 _CONTAINERS = _words("exports export shipments shipment deliveries delivery supplies supply imports flows transit")
+
+
+def _prepositions(hits: list[Hit]) -> frozenset[int]:
+    return frozenset(
+        h.start for prev_h, h in pairwise(hits)
+        if h.text == "against" and h.start - prev_h.end <= 1 and prev_h.roles & _FORCE_NOUN
+    )
 
 
 def _cue_between(cue_pos: dict[str, list[int]], start: int, end: int) -> bool:
