@@ -50,11 +50,12 @@ def test_engine_meets_targets_on_second_own_set(detector: Detector) -> None:
 
 
 def test_engine_on_blind_set_holds_its_floor(detector: Detector) -> None:
-    """The blind set is NOT at target (recall 0.70, precision 0.91 when this was written): this pins
-    the achieved floor so a change cannot silently lose ground; raise it as the engine improves."""
+    """The blind set is NOT at the recall target (precision 0.96, recall 0.80 when this was written;
+    its held-out half B: 0.90 / 0.60): this pins the achieved floor so a change cannot silently lose
+    ground; raise it as the engine improves."""
     report = evaluate(detector, parse_cases(BLIND.read_text().splitlines(), name=str(BLIND)))
-    assert report.precision >= 0.9, report.failures
-    assert report.recall >= 0.7, report.failures
+    assert report.precision >= 0.95, report.failures
+    assert report.recall >= 0.80, report.failures
 
 
 @pytest.mark.skipif(not DEV.exists(), reason="shared development set not present")
