@@ -102,6 +102,10 @@ _TRIGGER_SPAN = 24  # characters after "response"/"countermeasures" naming what 
 _OPERATOR_GAP = 25  # characters between a negative stance word and the stance word it governs
 _REPORT_SOURCES = frozenset((REPORT_NOUN, OTHER_SOURCE))
 _NO_POSITIONS: frozenset[int] = frozenset()
+# characters between a negating subject and the topic it denies without a stance word: "no one
+# will negotiate", not "nobody in Paris is talking about French soldiers fighting"
+_NEG_TOPIC_GAP = 25
+_NEG_SUBJECTS = frozenset(("nobody", "no one", "nothing", "none"))
 _BARE_CONFIDENCE = 0.4  # below the least confidence of a stance a reversal is alerted on
 _WARN_VERBS = _words("warn warns warned")
 _FORCE_NOUN = frozenset((THREAT, CUE))
@@ -321,6 +325,7 @@ class RuleAnalyzer:
 
         cued_keys: list[str] = []
         prev: tuple[str, ...] = carry
+        prev_cond = False  # the carried topics were named by this sentence's condition
         any_votes = False
         first_raw = len(raws)
         sentence_threat = 0.0
@@ -346,7 +351,9 @@ class RuleAnalyzer:
                 if k not in cued_keys:
                     cued_keys.append(k)
             if seg.kind == "main":
-                made, voted = self._claims(seg, own_topics, prev, objects, conditional, sentence, relations, heads)
+                made, voted = self._claims(
+                    seg, own_topics, prev, objects, conditional, sentence, relations, heads, prev_cond
+                )
                 any_votes = any_votes or voted
                 for raw in made:
                     if region is not None and region[0] <= raw.pos < region[1]:
@@ -360,6 +367,7 @@ class RuleAnalyzer:
                     raws.append(raw)
             if keys:
                 prev = keys
+                prev_cond = seg.kind == COND
         if sentence_threat <= _SENTENCE_THREAT:
             for raw in raws[first_raw:]:
                 spec = self._topics[raw.topic]
@@ -432,6 +440,7 @@ class RuleAnalyzer:
         sentence: str,
         relations: list[Relation],
         heads: dict[str, list[int]] | None = None,
+        from_condition: bool = False,
     ) -> tuple[list[_Raw], bool]:
         cue_pos: dict[str, list[int]] = {}
         votes_raw: list[tuple[Hit, Meaning]] = []
@@ -634,7 +643,13 @@ class RuleAnalyzer:
                 pol, explicit = spec.threat, spec.threat_explicit
                 confidence = 0.85 if explicit else 0.6
                 cues = []
-            elif negs and topic in cue_pos and negs[0].start < cue_pos[topic][0] and (not multi or topic in near_pos):
+            elif (
+                negs
+                and topic in cue_pos
+                and negs[0].start < cue_pos[topic][0]
+                and (negs[0].text not in _NEG_SUBJECTS or cue_pos[topic][0] - negs[0].end <= _NEG_TOPIC_GAP)
+                and (not multi or topic in near_pos)
+            ):
                 # "will not conduct any negotiations"; not a modifier: "will not lift the sanctions on oil"
                 pol, confidence = _CONTRA, 0.75
                 cues = [negs[0].text]
@@ -655,7 +670,9 @@ class RuleAnalyzer:
                 cues = []
             else:
                 continue
-            if carried:
+            if carried and not from_condition:
+                # "if Kyiv is invited into the alliance, we will respond with every means": a threat
+                # whose condition names the topic speaks to it as surely as one naming it
                 confidence *= 0.85
             if modality is Modality.CONDITIONAL:
                 confidence *= 0.9
