@@ -75,6 +75,9 @@ class Decision:
         return None
 
 
+_WEAK_IMPLIED = 0.45  # an implied claim below this is a described posture (rules._BARE_CONFIDENCE)
+
+
 def merge_claims(claims: Iterable[Claim]) -> dict[str, Claim]:
     """One claim per topic for a statement: confidence-weighted polarity vote.
 
@@ -102,8 +105,11 @@ def merge_claims(claims: Iterable[Claim]) -> dict[str, Claim]:
         lose = weights[pol.flipped()]
         share = weights[pol] / (weights[pol] + lose)
         lead = max(win, key=lambda c: (c.explicit, _MODALITY_RANK[c.modality], c.confidence))
-        modality = max((c.modality for c in win), key=lambda m: _MODALITY_RANK[m])
-        confidence = max(c.confidence for c in win if c.modality is modality)
+        # a described posture ("forces patrol these waters", weak and implied) sets neither the
+        # modality nor the confidence when firmer claims of the same side exist
+        firm = [c for c in win if c.explicit or c.confidence >= _WEAK_IMPLIED] or win
+        modality = max((c.modality for c in firm), key=lambda m: _MODALITY_RANK[m])
+        confidence = max(c.confidence for c in firm if c.modality is modality)
         if lose:
             confidence *= 0.6 + 0.4 * share
         mags = [c.magnitude for c in win if c.magnitude is not None]

@@ -645,6 +645,7 @@ class RuleAnalyzer:
                 cues = []
             elif (
                 negs
+                and not continuity  # "no amendments to our doctrine": the negator is the change word's
                 and topic in cue_pos
                 and negs[0].start < cue_pos[topic][0]
                 and (negs[0].text not in _NEG_SUBJECTS or cue_pos[topic][0] - negs[0].end <= _NEG_TOPIC_GAP)
