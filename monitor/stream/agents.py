@@ -26,11 +26,18 @@ from monitor.stream.topics import Topics
 
 
 class TableStates(MutableMapping[str, StanceState]):
-    """A per-batch view of the stance table: decode on first read, write back on :meth:`flush`."""
+    """A per-batch view of the stance table: decode on first read, write back on :meth:`flush`.
 
-    def __init__(self, table: Any) -> None:
+    ``decoded`` outlives the batch: it remembers the state decoded from (or encoded to) each
+    table value, so an actor seen in every batch is not re-parsed every batch. The table stays
+    the source of truth: a cached state is used only while the table still holds the very
+    bytes object it came from (after a rebalance or recovery the value is a new object).
+    """
+
+    def __init__(self, table: Any, decoded: dict[str, tuple[bytes, StanceState]] | None = None) -> None:
         self._table = table
         self._cache: dict[str, StanceState] = {}
+        self._decoded = decoded if decoded is not None else {}
 
     def __getitem__(self, actor: str) -> StanceState:
         state = self._cache.get(actor)
@@ -38,7 +45,13 @@ class TableStates(MutableMapping[str, StanceState]):
             raw = self._table.get(actor.encode())
             if raw is None:
                 raise KeyError(actor)
-            state = self._cache[actor] = StanceState.model_validate_json(raw)
+            known = self._decoded.get(actor)
+            if known is not None and known[0] is raw:
+                state = known[1]
+            else:
+                state = StanceState.model_validate_json(raw)
+                self._decoded[actor] = (raw, state)
+            self._cache[actor] = state
         return state
 
     def __setitem__(self, actor: str, state: StanceState) -> None:
@@ -55,12 +68,16 @@ class TableStates(MutableMapping[str, StanceState]):
 
     def flush(self, actors: set[str]) -> None:
         for actor in sorted(actors):
-            self._table[actor.encode()] = encode(self._cache[actor])
+            state = self._cache[actor]
+            raw = encode(state)
+            self._table[actor.encode()] = raw
+            self._decoded[actor] = (raw, state)
 
 
 def register_stance_agent(app: faust.App, settings: Settings, topics: Topics, table: Any, detector: Detector) -> Any:
     batch_size = settings.worker.batch_size
     window = settings.worker.batch_window_s
+    decoded: dict[str, tuple[bytes, StanceState]] = {}
 
     @app.agent(topics.statements, name="monitor.stance")
     async def stance(stream: Any) -> None:
@@ -74,7 +91,7 @@ def register_stance_agent(app: faust.App, settings: Settings, topics: Topics, ta
                 for m in (e.message for e in events)
             ]
             with BATCH_SECONDS.time():
-                states = TableStates(table)
+                states = TableStates(table, decoded)
                 result = Projector(detector, states).apply(records)
             STATEMENTS.labels("kafka").inc(result.statements)
             # Alerts and dead letters first, confirmed by the broker; only then the new states.
