@@ -17,6 +17,7 @@ HOLDOUT = HERE / "cases" / "holdout_cases.jsonl"
 DEV = HERE.parent.parent / "shared" / "eval" / "dev_cases.jsonl"
 OWN_2 = HERE / "cases" / "own_cases_2.jsonl"  # written for the generalised verb classes and ladder
 BLIND = HERE / "cases" / "blind_cases.jsonl"  # written by someone who never saw the engine
+BLIND_2 = HERE / "cases" / "blind_cases_2.jsonl"  # a second such set, by another writer
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +51,25 @@ def test_engine_meets_targets_on_second_own_set(detector: Detector) -> None:
 
 
 def test_engine_on_blind_set_holds_its_floor(detector: Detector) -> None:
-    """The blind set is NOT at the recall target (precision 0.96, recall 0.80 when this was written;
-    its held-out half B: 0.90 / 0.60): this pins the achieved floor so a change cannot silently lose
-    ground; raise it as the engine improves."""
+    """The first blind set (first run 0.85 / 0.37) was developed against in two rounds: half A, then
+    (after the second blind set's mechanisms) the failures of half B too, so it is no longer an
+    estimate of unseen wording. 1.00 / 1.00 when this was written; the floor keeps a margin."""
     report = evaluate(detector, parse_cases(BLIND.read_text().splitlines(), name=str(BLIND)))
     assert report.precision >= 0.95, report.failures
-    assert report.recall >= 0.80, report.failures
+    assert report.recall >= 0.95, report.failures
+
+
+def test_engine_on_second_blind_set_holds_its_floor(detector: Detector) -> None:
+    """The second blind set scored precision 0.82, recall 0.375 on its blind first run; it was then
+    used for development (mechanisms, not phrases), so this floor is the achieved 1.00 / 0.875 rounded
+    down, not an estimate for unseen text. Still missed: a conditional threat phrased "Should X dare",
+    hedged by "could"; an object sub-topic (long-range missiles) with no stance of its own escalating
+    from its parent's; a renounced territorial claim outvoted by "abide by" and "accepts"."""
+    cases = parse_cases(BLIND_2.read_text().splitlines(), name=str(BLIND_2))
+    assert len(cases) == 40
+    report = evaluate(detector, cases)
+    assert report.precision >= 1.0, report.failures
+    assert report.recall >= 0.87, report.failures
 
 
 @pytest.mark.skipif(not DEV.exists(), reason="shared development set not present")
