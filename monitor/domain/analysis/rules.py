@@ -75,6 +75,8 @@ from monitor.domain.fast import build
 from monitor.domain.models import Claim, Modality, Polarity
 from monitor.domain.topics import TopicPack, TopicSpec, builtin_pack
 
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster start-up
+
 RULES_VERSION = "1.0"
 LEXICON_FILE = "lexicon.yaml"
 
@@ -144,7 +146,7 @@ _Done = tuple[tuple[Claim, ...], tuple[Relation, ...], tuple[str, ...], tuple[st
 
 def _load_lexicon_data() -> dict[str, Any]:
     text = resources.files(__package__).joinpath(LEXICON_FILE).read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = yaml.load(text, Loader=_YAML_LOADER)
     return data
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from monitor.domain.ids import digest
 from monitor.domain.models import Polarity, Severity
+
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster start-up
 
 BUILTIN_PACK = "pack-v1.yaml"
 
@@ -68,7 +70,7 @@ class TopicPackError(ValueError):
 
 def _parse(text: str, where: str) -> TopicPack:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YAML_LOADER)
         return TopicPack.model_validate(data)
     except yaml.YAMLError as exc:
         raise TopicPackError(f"{where}: not valid YAML: {exc}") from exc
