@@ -386,15 +386,7 @@ class Scraper:
                     repeats.append((seen.statement_id, ev))
                 continue
             if seen.new_appearance:
-                self._state.record(
-                    seen,
-                    actor=ev.actor,
-                    text=ev.text,
-                    published_at=ev.published_at,
-                    source_url=url,
-                    offset=ev.offset,
-                    now=now,
-                )
+                self._record(seen, ev, now)
                 report.appearances += 1
                 SCRAPED.labels("appearance").inc()
                 log.info("scrape.appearance", statement_id=seen.statement_id, url=url)
@@ -413,15 +405,7 @@ class Scraper:
         await self._log.append(self._topic, batch)
         SCRAPED.labels("published").inc(len(batch))
         for sid, (ev, _) in fresh.items():
-            self._state.record(
-                Seen(sid, new_statement=True, new_appearance=True),
-                actor=ev.actor,
-                text=ev.text,
-                published_at=ev.published_at,
-                source_url=ev.source_url or "",
-                offset=ev.offset,
-                now=now,
-            )
+            self._record(Seen(sid, new_statement=True, new_appearance=True), ev, now)
             report.statements += 1
             report.emitted.append(ev)
             log.info("scrape.statement", statement_id=sid, actor=ev.actor, speaker=ev.speaker, url=ev.source_url)
@@ -429,17 +413,21 @@ class Scraper:
             if ev.source_url == fresh[sid][0].source_url:
                 report.known += 1
                 continue
-            self._state.record(
-                Seen(sid, new_statement=False, new_appearance=True),
-                actor=ev.actor,
-                text=ev.text,
-                published_at=ev.published_at,
-                source_url=ev.source_url or "",
-                offset=ev.offset,
-                now=now,
-            )
+            self._record(Seen(sid, new_statement=False, new_appearance=True), ev, now)
             report.appearances += 1
             log.info("scrape.appearance", statement_id=sid, url=ev.source_url)
+
+    def _record(self, seen: Seen, ev: StatementEvent, now: datetime) -> None:
+        """Remember one appearance of a statement in the scrape state."""
+        self._state.record(
+            seen,
+            actor=ev.actor,
+            text=ev.text,
+            published_at=ev.published_at,
+            source_url=ev.source_url or "",
+            offset=ev.offset,
+            now=now,
+        )
 
 
 def _entry_time(entry: Any) -> datetime | None:
