@@ -61,12 +61,22 @@ def guarantee(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def metrics_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
 def worker(
-    kafka_bootstrap: str, names: dict[str, str], guarantee: str, tmp_path: Path
+    kafka_bootstrap: str, names: dict[str, str], guarantee: str, metrics_port: int, tmp_path: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     env.update(names, MONITOR_KAFKA_BOOTSTRAP=kafka_bootstrap, MONITOR_WORKER__DATA_DIR=str(tmp_path / "faust"),
-               MONITOR_LOG_LEVEL="WARNING", MONITOR_WORKER__PROCESSING_GUARANTEE=guarantee)
+               MONITOR_LOG_LEVEL="WARNING", MONITOR_WORKER__PROCESSING_GUARANTEE=guarantee,
+               MONITOR_OBSERVABILITY__PORT=str(metrics_port), MONITOR_OBSERVABILITY__HOST="127.0.0.1")
     log = (tmp_path / "worker.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "monitor", "worker"], env=env, stdout=log, stderr=log,
                             cwd=tmp_path)
@@ -97,7 +107,7 @@ async def read_all(log: EventLog, topic: str) -> list[bytes]:
 
 
 async def test_worker_folds_statements_into_alerts_and_dead_letters_poison(
-    kafka_bootstrap: str, names: dict[str, str], worker: subprocess.Popen[bytes], tmp_path: Path
+    kafka_bootstrap: str, names: dict[str, str], worker: subprocess.Popen[bytes], metrics_port: int, tmp_path: Path
 ) -> None:
     events = read_statements_file(SAMPLE)
     expected = expected_alerts()
@@ -130,6 +140,18 @@ async def test_worker_folds_statements_into_alerts_and_dead_letters_poison(
         reasons = " | ".join(letter.error for letter in letters)
         assert "not valid JSON" in reasons and "speaker: Field required" in reasons
         assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
+
+        # What ops scrape: health, readiness and the pipeline's metrics on the worker.
+        import httpx
+
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{metrics_port}") as http:
+            assert (await http.get("/healthz")).status_code == 200
+            assert (await http.get("/readyz")).status_code == 200
+            metrics = (await http.get("/metrics")).text
+        assert f'monitor_statements_processed_total{{backend="kafka"}} {float(len(events))}' in metrics
+        assert f'monitor_alerts_total{{kind="contradiction"}} {float(len(expected))}' in metrics
+        assert f'monitor_dead_letters_total{{topic="{dlq}"}} 3.0' in metrics
+        assert "monitor_consumer_lag{" in metrics and "monitor_batch_processing_seconds_count" in metrics
         [decode_alert(v) for v in await read_all(log, alerts_topic)]
     finally:
         await log.close()

@@ -18,7 +18,7 @@ import faust
 from monitor.codec import alert_message, dead_letter_message, encode
 from monitor.domain.detector import Detector
 from monitor.domain.models import StanceState
-from monitor.observability import ALERTS, BATCH_SECONDS, DEAD_LETTERS, STATEMENTS
+from monitor.observability import ALERTS, BATCH_SECONDS, DEAD_LETTERS, LAG, STATEMENTS
 from monitor.ports import Record
 from monitor.projection import Projector
 from monitor.settings import Settings
@@ -78,6 +78,17 @@ def register_stance_agent(app: faust.App, settings: Settings, topics: Topics, ta
     batch_size = settings.worker.batch_size
     window = settings.worker.batch_window_s
     decoded: dict[str, tuple[bytes, StanceState]] = {}
+    lag_by_partition: dict[Any, int] = {}
+    lag_gauge = LAG.labels(settings.worker.app_id, settings.topics.statements)
+
+    def record_lag(events: Any) -> None:
+        """Consumer lag per partition, from the last offset of this batch and the high watermark."""
+        last = {e.message.tp: e.message.offset for e in events}
+        for tp, offset in last.items():
+            highwater = app.consumer.highwater(tp)
+            if highwater is not None:
+                lag_by_partition[tp] = max(0, int(highwater) - offset - 1)
+        lag_gauge.set(sum(lag_by_partition.values()))
 
     @app.agent(topics.statements, name="monitor.stance")
     async def stance(stream: Any) -> None:
@@ -110,5 +121,6 @@ def register_stance_agent(app: faust.App, settings: Settings, topics: Topics, ta
             if pending:
                 await asyncio.gather(*pending)
             states.flush(result.changed)
+            record_lag(events)
 
     return stance
