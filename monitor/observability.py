@@ -102,8 +102,9 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        # Resolve sys.stderr when a logger is made, not now: it may be swapped (tests, daemons).
+        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
+        cache_logger_on_first_use=False,
     )
     # Third-party libraries (aiokafka, faust) log through stdlib logging; keep them at WARNING.
     for noisy in ("aiokafka", "kafka", "httpx", "httpcore"):

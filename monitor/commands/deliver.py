@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
@@ -14,11 +13,10 @@ from pathlib import Path
 
 import httpx
 import orjson
-import structlog
 from pydantic import ValidationError
 
 from monitor.adapters import open_log
-from monitor.commands.pipeline import settings_from
+from monitor.commands.pipeline import backend_args, settings_from
 from monitor.deliver.config import ReceiverConfig, load_receivers
 from monitor.deliver.dispatcher import Dispatcher, ReceiverStates, enable_receiver
 from monitor.deliver.receiver import Received, WebhookReceiver
@@ -28,25 +26,6 @@ from monitor.observability import HEALTH, serve
 from monitor.ports import EventLog
 from monitor.render import format_alert
 from monitor.settings import Settings
-
-
-def configure_logging(settings: Settings) -> None:
-    """Structured logs on stderr (stdout is for alerts), console or JSON per settings."""
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if settings.log_format == "json" else structlog.dev.ConsoleRenderer()
-    )
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[settings.log_level]),
-        # Resolve sys.stderr when a logger is made, not now: it may be swapped (tests, daemons).
-        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
-        cache_logger_on_first_use=False,
-    )
-
 
 # -- dispatch -----------------------------------------------------------------------------
 
@@ -62,7 +41,6 @@ def _receivers(args: argparse.Namespace, settings: Settings, *, required: bool) 
 
 def cmd_dispatch(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    configure_logging(settings)
     if args.enable:
         asyncio.run(_enable(settings, args.enable))
         print(f"receiver {args.enable!r} enabled; a running dispatcher resumes it", file=sys.stderr)
@@ -161,8 +139,7 @@ def _print_received(item: Received, *, as_json: bool) -> None:
 
 
 def cmd_receiver(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    configure_logging(settings)
+    settings_from(args)  # validates MONITOR_* and configures the logs
     secrets = list(args.secret or [])
     for path in args.secret_file or []:
         try:
@@ -200,8 +177,7 @@ async def _serve(receiver: WebhookReceiver, host: str, port: int) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("dispatch", help="deliver alerts from the log to webhook receivers (at least once)")
     p.add_argument("--receivers", metavar="FILE", help="receivers YAML (else MONITOR_DELIVER__RECEIVERS_FILE)")
-    p.add_argument("--kafka", metavar="BOOTSTRAP", help="use Kafka (else MONITOR_KAFKA_BOOTSTRAP, else embedded)")
-    p.add_argument("--db", metavar="PATH", help="embedded log file (default .monitor/monitor.db)")
+    backend_args(p)
     p.add_argument("--status", action="store_true", help="print each receiver's state, lag and dead letters")
     p.add_argument("--enable", metavar="NAME", help="re-enable a receiver disabled by a 410, then exit")
     p.set_defaults(handler=cmd_dispatch)

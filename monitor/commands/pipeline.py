@@ -52,7 +52,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return settings.model_copy(update=update) if update else settings
 
 
-def _backend_args(p: argparse.ArgumentParser) -> None:
+def backend_args(p: argparse.ArgumentParser) -> None:
+    """``--kafka`` and ``--db``: the two flags that choose the event log; read by :func:`settings_from`."""
     p.add_argument("--kafka", metavar="BOOTSTRAP", help="use Kafka at BOOTSTRAP (else MONITOR_KAFKA_BOOTSTRAP, "
                    "else the embedded SQLite log)")
     p.add_argument("--db", metavar="PATH", help="embedded log file (default .monitor/monitor.db)")
@@ -237,7 +238,7 @@ def cmd_schemas(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="run the pipeline (embedded by default; Kafka with --kafka)")
-    _backend_args(p)
+    backend_args(p)
     p.add_argument("--input", metavar="FILE.jsonl", help="publish these statements first")
     p.add_argument("--once", action="store_true", help="process what is in the log, then exit (embedded)")
     p.add_argument("--json", action="store_true", help="print alerts as JSON Lines")
@@ -246,16 +247,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("worker", help="run the Faust stream worker (Kafka)")
-    _backend_args(p)
+    backend_args(p)
     p.set_defaults(handler=cmd_worker)
 
     p = sub.add_parser("publish", help="append statements from a JSON Lines file to the log")
-    _backend_args(p)
+    backend_args(p)
     p.add_argument("file", metavar="FILE.jsonl")
     p.set_defaults(handler=cmd_publish)
 
     p = sub.add_parser("alerts", help="print the alerts in the log")
-    _backend_args(p)
+    backend_args(p)
     p.add_argument("--json", action="store_true", help="JSON Lines instead of readable text")
     p.add_argument("--topic", help="read another alerts topic (e.g. a replay's)")
     p.set_defaults(handler=cmd_alerts)

@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 
 from monitor.adapters import open_log
-from monitor.commands.pipeline import _backend_args, settings_from
+from monitor.commands.pipeline import backend_args, settings_from
 from monitor.errors import InputError
 from monitor.ports import Message
 from monitor.replay.audit import (
@@ -216,7 +216,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("replay", help="re-run the detector over a range of the statements log (isolated)",
                        description="Replay statements through the worker's detector. Output goes to --out "
                        "(alerts.jsonl, timeline.jsonl, manifest.json); nothing is delivered unless --deliver.")
-    _backend_args(p)
+    backend_args(p)
     p.add_argument("--from", dest="start", metavar="BOUND",
                    help="inclusive: RFC 3339 time (record timestamp) or offsets per partition, e.g. 0:100,1:50")
     p.add_argument("--to", dest="stop", metavar="BOUND", help="exclusive; same forms (default: the end now)")
@@ -241,7 +241,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("audit", help="compare two alert sets; exit 1 when they differ",
                        description="LEFT and RIGHT are replay directories, alerts .jsonl files, or 'live' (the "
                        "alerts topic, scoped to the other side's replay range).")
-    _backend_args(p)
+    backend_args(p)
     p.add_argument("left", metavar="LEFT")
     p.add_argument("right", metavar="RIGHT")
     p.add_argument("--ignore", action="append", metavar="FIELD", help="alert field not to compare (e.g. engine)")

@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 import orjson
-from pydantic import ValidationError
 
 from monitor.adapters import open_log
-from monitor.errors import ConfigError, InputError
+from monitor.commands.pipeline import backend_args, settings_from
+from monitor.errors import InputError
 from monitor.observability import HEALTH, serve
 from monitor.scrape.attribution import Resolver
 from monitor.scrape.config import ScrapeSettings, load_sources, load_watchlist
@@ -41,8 +41,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--state", type=Path, metavar="PATH", help="scrape state file (default .monitor/scrape.db)"
     )
-    p.add_argument("--db", metavar="PATH", help="embedded log file (default .monitor/monitor.db)")
-    p.add_argument("--kafka", metavar="BOOTSTRAP", help="publish to Kafka at BOOTSTRAP")
+    backend_args(p)
     p.add_argument("--no-progress", action="store_true", help="no progress display even on a terminal")
     p.set_defaults(handler=_scrape)
 
@@ -57,21 +56,10 @@ def register(sub: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        raise ConfigError(f"invalid MONITOR_* environment: {exc}") from exc
-    update: dict[str, Any] = {}
-    if getattr(args, "kafka", None):
-        update["kafka"] = settings.kafka.model_copy(update={"bootstrap": args.kafka})
-    if getattr(args, "db", None):
-        update["embedded"] = settings.embedded.model_copy(update={"path": Path(args.db)})
-    scrape: dict[str, Any] = {}
+    settings = settings_from(args)
     if getattr(args, "state", None):
-        scrape["state_path"] = args.state
-    if scrape:
-        update["scrape"] = settings.scrape.model_copy(update=scrape)
-    return settings.model_copy(update=update) if update else settings
+        return settings.model_copy(update={"scrape": settings.scrape.model_copy(update={"state_path": args.state})})
+    return settings
 
 
 def _extract(args: argparse.Namespace) -> int:
