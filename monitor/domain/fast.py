@@ -19,19 +19,30 @@ _setattr = object.__setattr__
 _new = object.__new__
 
 
+class _Required:
+    """Marks a required field not given to :func:`build` (compared by identity)."""
+
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+_REQUIRED = _Required()
+
+
 class _Shape:
     """What :func:`build` needs to know about a class, computed once per class."""
 
-    __slots__ = ("defaults", "fields", "required")
+    __slots__ = ("defaults", "fields", "required", "size")
 
     def __init__(self, cls: type[BaseModel]) -> None:
-        # field name -> default, in declaration order (required fields hold a placeholder)
+        # field name -> default, in declaration order (required fields hold ``_REQUIRED``)
         self.defaults: dict[str, Any] = {
-            name: None if field.is_required() else field.get_default(call_default_factory=False)
+            name: _REQUIRED if field.is_required() else field.get_default(call_default_factory=False)
             for name, field in cls.model_fields.items()
         }
         self.required = frozenset(name for name, field in cls.model_fields.items() if field.is_required())
         self.fields = frozenset(self.defaults)
+        self.size = len(self.defaults)
         factories = [name for name, field in cls.model_fields.items() if field.default_factory is not None]
         if factories:  # a fresh default per instance (dict, list) cannot be shared: not supported here
             raise TypeError(f"{cls.__name__}: build() does not support default factories ({', '.join(factories)})")
@@ -53,16 +64,16 @@ def build(cls: type[M], values: dict[str, Any]) -> M:
     Fields keep their declaration order, so the JSON is byte-identical to a validated model's.
     """
     shape = _shape(cls)
-    keys = values.keys()
-    if not shape.required <= keys or not keys <= shape.fields:
-        missing = sorted(shape.required - keys)
-        unknown = sorted(keys - shape.fields)
-        raise TypeError(f"{cls.__name__}: missing {', '.join(missing)}; unknown {', '.join(unknown)}")
     data = shape.defaults.copy()
     data.update(values)
+    # an unknown key adds an entry; a required field left out keeps its marker (both checks in C)
+    if len(data) != shape.size or _REQUIRED in data.values():
+        missing = sorted(shape.required - values.keys())
+        unknown = sorted(values.keys() - shape.fields)
+        raise TypeError(f"{cls.__name__}: missing {', '.join(missing)}; unknown {', '.join(unknown)}")
     obj = _new(cls)
     _setattr(obj, "__dict__", data)
-    _setattr(obj, "__pydantic_fields_set__", set(keys))
+    _setattr(obj, "__pydantic_fields_set__", set(values))
     _setattr(obj, "__pydantic_extra__", None)
     _setattr(obj, "__pydantic_private__", None)
     return obj
