@@ -270,7 +270,7 @@ def stages(events: list[StatementEvent], rounds: int, analyzer: RuleAnalyzer) ->
     lows = [low for _, low in (normalize(t) for t in texts)]
     spans = [sentences(cased) for cased, _ in (normalize(t) for t in texts)]
     parts = [low[a:b] for low, sp in zip(lows, spans, strict=True) for a, b in sp]
-    scan = cold._lexicon.scan  # noqa: SLF001 - the benchmark times the scanner on its own
+    scan = cold._lexicon.scan  # the benchmark times the scanner on its own
     analyses = {ev.text: cold.analyze(ev.text, speaker=ev.speaker) for ev in events}
     replayed = Detector(_Replayed(cold, analyses))
 
