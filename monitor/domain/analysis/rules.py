@@ -590,8 +590,10 @@ class RuleAnalyzer:
                     m.pol < 0
                     and close
                     and OPERATOR in h.roles
-                    # "the ban on exports will stay": a stop named as a noun governs no verb across its object
-                    and not (NEG_NOUN in h.roles and nxt is not None and _cue_between(cue_pos, h.end, nxt.start))
+                    # "the ban on exports will stay": a stop named as a noun governs no verb across its
+                    # object; nor does a verb whose object is a topic noun ("we reject the truce and the
+                    # fighting will continue": the truce is rejected, the fighting is not)
+                    and not (nxt is not None and _cue_between(cue_pos, h.end, nxt.start))
                 ):
                     ops += 1
                     by_noun = by_noun or NEG_NOUN in h.roles
@@ -804,7 +806,11 @@ def _heads(cue_hits: list[tuple[Hit, str]], hits: list[Hit], sentence: str) -> d
     return out
 
 
-_CONTAINERS = _words("exports export shipments shipment deliveries delivery supplies supply imports flows transit")
+# nouns naming what is supplied, bought or shipped: they take the topic of their content and vote nothing
+_CONTAINERS = _words(
+    "exports export shipments shipment deliveries delivery supplies supply imports flows transit "
+    "purchases purchase cargoes cargo consignments"
+)
 
 
 def _prepositions(hits: list[Hit]) -> frozenset[int]:
