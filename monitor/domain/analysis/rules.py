@@ -101,6 +101,9 @@ _MAX_AMP = 3.0
 _THREAT_ACT = -7.0  # threat words at or below this are acts ("legitimate targets"), not nouns ("war")
 _SENTENCE_THREAT = -6.0  # explicit threats colour every claim of their sentence that points the same way
 _TRIGGER_SPAN = 24  # characters after "response"/"countermeasures" naming what is responded to
+# the preposition that introduces what is responded to, after the cue or as its last word
+_TRIGGER_PREP = re.compile(r"\s+(?:\w+ly\s+)?(?:to|against|for|on|over|at)\b", re.IGNORECASE)  # "respond harshly to"
+_TRIGGER_END = re.compile(r"\b(?:to|against|for|on|over|at)$")
 _OPERATOR_GAP = 25  # characters between a negative stance word and the stance word it governs
 _REPORT_SOURCES = frozenset((REPORT_NOUN, OTHER_SOURCE))
 _NO_POSITIONS: frozenset[int] = frozenset()
@@ -496,7 +499,7 @@ class RuleAnalyzer:
         voted = bool(votes_raw or continuity)
         generic = [v for v in votes_raw if v[1].topic is None] if len(votes_raw) > 1 else votes_raw
         if threats:
-            threats = self._outside_triggers(seg, threats)
+            threats = self._outside_triggers(seg, threats, sentence)
         carried = False
         topics: list[tuple[str, str]]  # (topic id, key)
         if own_topics:
@@ -525,7 +528,15 @@ class RuleAnalyzer:
         if implied is not None:
             topics.append((implied, implied))
         # "our response to the sanctions": the sanctions are the trigger, not a stance
-        framing = {t for t, _ in topics if (sp := self._topics.get(t)) is not None and sp.trigger_frame}
+        # only a cue followed by what it responds to frames ("our response to", "countermeasures
+        # against"); "we will use every weapon in our arsenal, nuclear ones included" frames nothing
+        framing = {
+            t
+            for t, _ in topics
+            if (sp := self._topics.get(t)) is not None
+            and sp.trigger_frame
+            and (t == implied or self._frames(seg, t, sentence))
+        }
 
         if hedges:
             modality = Modality.HEDGED
@@ -738,14 +749,31 @@ class RuleAnalyzer:
                 return None
         return default
 
-    def _outside_triggers(self, seg: _Segment, threats: list[tuple[Hit, float]]) -> list[tuple[Hit, float]]:
+    @staticmethod
+    def _frames(seg: _Segment, topic: str, sentence: str) -> bool:
+        """A cue of ``topic`` in the clause introduces what is responded to ("our response to ...")."""
+        return any(
+            m.role == CUE and m.topic == topic and (_TRIGGER_PREP.match(sentence, h.end) or _TRIGGER_END.search(h.text))
+            for h in seg.hits
+            for m in h.meanings
+        )
+
+    def _outside_triggers(
+        self, seg: _Segment, threats: list[tuple[Hit, float]], sentence: str
+    ) -> list[tuple[Hit, float]]:
         """Threat words naming the trigger of a response ("our response to any seizure") are not threats."""
         spans: list[tuple[int, int]] = []
         for h in seg.hits:
             for m in h.meanings:
                 if m.role == CUE and m.topic is not None:
                     spec = self._topics.get(m.topic)
-                    if spec is not None and spec.trigger_frame:
+                    if (
+                        spec is not None
+                        and spec.trigger_frame
+                        # "our response to the seizure" names the trigger; "we will answer with more
+                        # firepower", "the response will be massive" name the response itself
+                        and (_TRIGGER_PREP.match(sentence, h.end) or _TRIGGER_END.search(h.text))
+                    ):
                         spans.append((h.end, h.end + _TRIGGER_SPAN))
         if not spans:
             return threats
