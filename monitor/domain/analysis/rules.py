@@ -111,6 +111,10 @@ _NO_POSITIONS: frozenset[int] = frozenset()
 # will negotiate", not "nobody in Paris is talking about French soldiers fighting"
 _NEG_TOPIC_GAP = 25
 _NEG_SUBJECTS = frozenset(("nobody", "no one", "nothing", "none"))
+# a phrase granting permission ("under licence", "with an exemption"): the clause's "may" grants, it
+# does not hedge ("imports of LNG may continue under licence" lets them continue)
+PERMIT = "permit"
+_DEONTIC = frozenset(("may", "can"))
 _BARE_CONFIDENCE = 0.4  # below the least confidence of a stance a reversal is alerted on
 _WARN_VERBS = _words("warn warns warned")
 _FORCE_NOUN = frozenset((THREAT, CUE))
@@ -199,6 +203,7 @@ class RuleAnalyzer:
         b.add_all(data["governors"], Meaning(GOVERNOR))
         b.add_all(data["neg_nouns"], Meaning(NEG_NOUN))
         b.add_all(data["reversers"], Meaning(REVERSER))
+        b.add_all(data.get("permissions", ()), Meaning(PERMIT))
         for t in self.pack.topics:
             b.add_all(t.cues, Meaning(CUE, topic=t.id))
             b.add_all(t.pro_cues, Meaning(CUE, topic=t.id, pol=1))
@@ -415,7 +420,9 @@ class RuleAnalyzer:
                 return (src.start, s1), h.text
         # trailing attribution: "..., the newspaper claimed."
         rest = [h for h in hits if h.start > src.end]
-        if all(h.role in (REPORT_VERB, COMMA) for h in rest):
+        # (a source noun ending the sentence with no reporting verb after it is no attribution:
+        # "a cessation of hostilities, to be monitored by international observers")
+        if all(h.role in (REPORT_VERB, COMMA) for h in rest) and any(h.role == REPORT_VERB for h in rest):
             commas = [h for h in hits if h.role == COMMA and h.start < src.start]
             if commas:
                 return (s0, src.start), ""
@@ -459,6 +466,7 @@ class RuleAnalyzer:
         continuity: list[tuple[Hit, int]] = []
         specific: dict[str, set[int]] = {}  # per topic, the phrases it reads its own way
         against = False
+        permit = False  # "imports may continue under licence": a permission, "may" is no hedge
         scenario = 10**9  # "training to close the sea lanes": what is rehearsed is no stance on the drill
         for h in seg.hits:
             for m in h.meanings:
@@ -488,6 +496,8 @@ class RuleAnalyzer:
                     amp_cues.append(h.text)
                 elif r == HEDGE:
                     hedges.append(h.text)
+                elif r == PERMIT:
+                    permit = True
                 elif r == CONDCUE:
                     condcues.append(h.text)
                 elif r == PCT:
@@ -496,6 +506,8 @@ class RuleAnalyzer:
                     continuity.append((h, 1))
                 elif r == CHANGE:
                     continuity.append((h, -1))
+        if permit and hedges:
+            hedges = [x for x in hedges if x not in _DEONTIC]
         voted = bool(votes_raw or continuity)
         generic = [v for v in votes_raw if v[1].topic is None] if len(votes_raw) > 1 else votes_raw
         if threats:
