@@ -115,6 +115,7 @@ _NEG_SUBJECTS = frozenset(("nobody", "no one", "nothing", "none"))
 # does not hedge ("imports of LNG may continue under licence" lets them continue)
 PERMIT = "permit"
 _DEONTIC = frozenset(("may", "can"))
+_EVAL_NEG_SPAN = 20  # characters before a post-posed judgement where a negator still turns it
 _BARE_CONFIDENCE = 0.4  # below the least confidence of a stance a reversal is alerted on
 _WARN_VERBS = _words("warn warns warned")
 _FORCE_NOUN = frozenset((THREAT, CUE))
@@ -151,6 +152,62 @@ class _Raw:
 _Done = tuple[tuple[Claim, ...], tuple[Relation, ...], tuple[str, ...], tuple[str, ...]]
 
 
+class _InflectingBuilder(LexiconBuilder):
+    """A stem written with its final e ("resume*", "postpone*") also names its -ing form.
+
+    The scanner matches a stem as a prefix, so "postpone*" finds "postponed" but not "postponing";
+    every such stem in the lexicon and the topic packs gets its -ing form as a literal phrase too.
+    """
+
+    def add(self, phrase: str, meaning: Meaning) -> None:
+        super().add(phrase, meaning)
+        if phrase.endswith("e*") and len(phrase) > 4:
+            super().add(phrase[:-2] + "ing", meaning)
+
+    def compile(self) -> Any:
+        """A stance phrase keeps the stance readings of its tail for the topics it has none for.
+
+        The scanner keeps the longest phrase, so recognition's "have ended" would hide the generic
+        "ended" from "we have ended talks", and territory's "be handed over" the prisoners' "handed
+        over"; the longer phrase carries those readings too (a topic's own reading still wins for
+        that topic).
+        """
+        stance = {
+            p: [m for m in ms if m.role == STANCE]
+            for p, ms in self.phrases.items()
+            if not p.endswith("*") and any(m.role == STANCE for m in ms)
+        }
+        for phrase, own in stance.items():
+            words = phrase.split()
+            meanings = self.phrases[phrase]
+            for k in range(1, len(words)):
+                tail = stance.get(" ".join(words[k:]))
+                if tail is None:
+                    continue
+                have = {m.topic for m in own}
+                for m in tail:
+                    if m.topic not in have and m not in meanings:
+                        meanings.append(m)
+                break  # the longest tail that is a phrase of its own
+        return super().compile()
+
+
+# words before a container noun that make it a verb: "we will supply weapons", "they continue to export"
+_VERB_BEFORE = frozenset(
+    "will would shall can could must may might to we they i not also still never cannot won't".split()
+)
+
+
+def _names(h: Hit, topic: str) -> bool:
+    return any(m.role == CUE and m.topic == topic for m in h.meanings)
+
+
+def _verb_use(sentence: str, pos: int) -> bool:
+    """The word at ``pos`` is used as a verb ("we will supply weapons"), judged by the word before it."""
+    before = sentence[max(0, pos - 12) : pos].split()
+    return bool(before) and before[-1].lower() in _VERB_BEFORE
+
+
 def _load_lexicon_data() -> dict[str, Any]:
     text = resources.files(__package__).joinpath(LEXICON_FILE).read_text(encoding="utf-8")
     data: dict[str, Any] = yaml.load(text, Loader=_YAML_LOADER)
@@ -173,7 +230,7 @@ class RuleAnalyzer:
         data = _load_lexicon_data()
         self._answers_no = frozenset(data["answers_no"])
         self._answers_yes = frozenset(data["answers_yes"])
-        b = LexiconBuilder()
+        b = _InflectingBuilder()
         b.add_all(data["negators"], Meaning(NEG))
         b.add_all(data["cancel"], Meaning(CANCEL))
         b.add_all(data["pro"], Meaning(STANCE, pol=1))
@@ -577,7 +634,7 @@ class RuleAnalyzer:
                     break
                 if m.topic is not None and m.topic != topic:
                     continue
-                if h.text in _CONTAINERS and m.role == STANCE:
+                if h.text in _CONTAINERS and m.role == STANCE and not _verb_use(sentence, h.start):
                     continue  # "deliveries", "shipments": the noun names what is supplied, it votes nothing
                 if h.start in prepositions:
                     continue  # "an offensive against the militia": a preposition, not opposition
@@ -626,7 +683,10 @@ class RuleAnalyzer:
                 # ban" is the ban, "they propose to resume" the resumption
                 if m.pol > 0 and close and GOVERNOR in h.roles:
                     continue
-                n = _negations(negs, seg.start, h.start) + ops
+                # a post-posed judgement carries its own negation ("is not a priority"); only a negator
+                # right before it turns it ("would not be a mistake"), not one of an earlier predicate
+                neg_from = max(seg.start, h.start - _EVAL_NEG_SPAN) if EVALUATOR in h.roles else seg.start
+                n = _negations(negs, neg_from, h.start) + ops
                 led = by_noun or NEG_NOUN in h.roles
                 ops, by_noun = 0, False
                 if n:
@@ -651,7 +711,8 @@ class RuleAnalyzer:
                 else:
                     relations.append(Relation(key, "same" if same > 0 else "changed", h.text, sentence))
             explicit = True
-            acts = min((v for _, v in threats), default=0.0)
+            # the topic's own noun ("lift the oil embargo", "end the blockade") is no act against it
+            acts = min((v for h, v in threats if not _names(h, topic)), default=0.0)
             if votes:
                 total = sum(v for v, _ in votes)
                 if total == 0:
