@@ -2,10 +2,13 @@
 
     .venv/bin/python bench/bench_pipeline.py [--n 50000] [--skip-two-workers]
 
-(a) bare aiokafka read + JSON decode, (b) a no-op Faust agent, (c) the monitor's worker
-(real engine, stance table, alert output), (c2) two monitor workers in one consumer group,
-(d) replay, (e) the detector core alone -- each as statements/s and as a ratio to (a);
-then alert latency p50/p99 and resident memory per 100k actor x topic states.
+(a) bare aiokafka read + JSON decode, (b) a no-op Faust agent, (c0) the monitor's worker with
+the engine replaced by the outputs the real engine computed for the same statements in (e) --
+the worker's own machinery (decode, stance table, alerts) at real state sizes and alert counts,
+(c) the monitor's worker (real engine, stance table, alert output), (c3) the same with
+exactly_once, (c2) two monitor workers in one consumer group, (d) replay, (e) the detector core
+alone -- each as statements/s and as a ratio to (a); then alert latency p50/p99 and resident
+memory per 100k actor x topic states.
 Results are printed and written to bench/results/pipeline.json.
 """
 
@@ -16,11 +19,13 @@ import asyncio
 import gc
 import json
 import os
+import pickle
 import re
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -80,16 +85,25 @@ async def bare_read(bootstrap: str, topic: str, n: int) -> float:
         await consumer.stop()
 
 
-def core(items: list[tuple[bytes, bytes]]) -> float:
-    """(e): decode + validate + fold through the detector, in this process, one core."""
+def core(items: list[tuple[bytes, bytes]], record_to: Path | None = None) -> float:
+    """(e): decode + validate + fold through the detector, in this process, one core.
+
+    With ``record_to``, the output of every step (new state, alerts) is pickled there by
+    statement id, for the (c0) worker run (outside the timing).
+    """
     detector = Detector()
     states: dict[str, StanceState] = {}
+    outputs: dict[str, Any] = {}
     started = time.perf_counter()
     for _key, value in items:
         event = StatementEvent.model_validate_json(value)
         state = states.get(event.actor) or StanceState.empty(event.actor)
-        states[event.actor], _alerts = detector.step(state, event)
-    return time.perf_counter() - started
+        states[event.actor], _alerts = outputs[event.id] = detector.step(state, event)
+    seconds = time.perf_counter() - started
+    if record_to is not None:
+        with record_to.open("wb") as fh:
+            pickle.dump(outputs, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return seconds
 
 
 def faust_run(mode: str, bootstrap: str, items: list[tuple[bytes, bytes]], workers: int = 1,
@@ -143,6 +157,7 @@ def faust_run(mode: str, bootstrap: str, items: list[tuple[bytes, bytes]], worke
     last = max(r["last"] for r in reports if r.get("last"))
     n = sum(r["n"] for r in reports)
     return {"seconds": last - first, "n": n, "per_worker": [r["n"] for r in reports],
+            "batches": sum(r.get("batches", 0) for r in reports) or None,
             "worker_cpu_s": round(sum(r.get("cpu_s", 0) for r in reports), 2),
             "broker_cpu_s": round(broker_cpu, 2) if broker_cpu is not None else None}
 
@@ -280,9 +295,18 @@ def main() -> None:
         rows.append({"run": "(a) bare aiokafka read+decode", "seconds": bare})
         print(f"(a) bare read: {n / bare:,.0f}/s", file=sys.stderr)
 
+        recorded = Path(tempfile.mkdtemp(prefix="bench-pipeline-")) / "outputs.pickle"
+        core_seconds = core(items, record_to=recorded)
+
         noop = faust_run("noop", bootstrap, items)
         rows.append({"run": "(b) Faust no-op agent", **noop})
         print(f"(b) faust no-op: {n / noop['seconds']:,.0f}/s", file=sys.stderr)
+
+        machinery = faust_run("monitor", bootstrap, items, extra_env={"BENCH_RECORDED": str(recorded)})
+        rows.append({"run": "(c0) monitor worker x1, engine replaced by its recorded outputs", **machinery})
+        print(f"(c0) monitor worker, recorded engine: {n / machinery['seconds']:,.0f}/s", file=sys.stderr)
+        recorded.unlink()
+        recorded.parent.rmdir()
 
         one = faust_run("monitor", bootstrap, items)
         rows.append({"run": "(c) monitor worker x1", **one})
@@ -300,7 +324,7 @@ def main() -> None:
 
         rows.append({"run": "(d) replay (no Faust)", "seconds": replay_run(bootstrap, topic, n)})
 
-        rows.append({"run": "(e) detector core alone", "seconds": core(items)})
+        rows.append({"run": "(e) detector core alone", "seconds": core_seconds})
         result["latency"] = alert_latency(bootstrap)
     result["memory"] = state_memory()
 
@@ -311,11 +335,12 @@ def main() -> None:
     result["runs"] = rows
     result["ratios"] = {
         "worker_vs_noop": by["(c)"]["per_s"] / by["(b)"]["per_s"],
+        "worker_machinery_vs_noop": by["(c0)"]["per_s"] / by["(b)"]["per_s"],
         "exactly_once_vs_at_least_once": by["(c3)"]["per_s"] / by["(c)"]["per_s"],
         **({"two_vs_one": by["(c2)"]["per_s"] / by["(c)"]["per_s"]} if "(c2)" in by else {}),
         "replay_vs_bare": by["(d)"]["per_s"] / by["(a)"]["per_s"],
     }
-    print(table(rows, ["run", "per_s", "vs_bare", "seconds", "worker_cpu_s", "broker_cpu_s", "per_worker"]))
+    print(table(rows, ["run", "per_s", "vs_bare", "seconds", "worker_cpu_s", "broker_cpu_s", "batches", "per_worker"]))
     print("ratios:", json.dumps({k: round(v, 3) for k, v in result["ratios"].items()}))
     print("alert latency:", json.dumps(result["latency"]))
     print("state memory:", json.dumps(result["memory"]))

@@ -16,9 +16,10 @@ from typing import Any
 
 import faust
 
-from monitor.observability import STATEMENTS
+from monitor.observability import BATCH_SECONDS, STATEMENTS
 from monitor.settings import Settings
 from monitor.stream.app import create_app
+from monitor.stream.worker import no_spinner
 
 stats: dict[str, Any] = {"n": 0, "first": None, "last": None}
 
@@ -46,8 +47,26 @@ def noop_app(settings: Settings) -> faust.App:
     return app
 
 
+class RecordedDetector:
+    """Replays the outputs the real engine computed in the benchmark process (``BENCH_RECORDED``, a pickle
+    of statement id -> (new state, alerts)): the worker's own machinery at the engine's real state sizes
+    and alert counts, without the engine's cost."""
+
+    version = "recorded"
+
+    def __init__(self, path: str) -> None:
+        import pickle
+
+        with open(path, "rb") as fh:
+            self.outputs = pickle.load(fh)
+
+    def step(self, state: Any, event: Any) -> Any:
+        return self.outputs[event.id]
+
+
 def monitor_app(settings: Settings) -> faust.App:
-    app = create_app(settings)
+    recorded = os.environ.get("BENCH_RECORDED")
+    app = create_app(settings, detector=RecordedDetector(recorded) if recorded else None)  # type: ignore[arg-type]
     counter = STATEMENTS.labels("kafka")
 
     @app.timer(0.005)
@@ -76,10 +95,21 @@ def main() -> None:
 
     def report() -> None:
         stats["cpu_s"] = sum(os.times()[:2])
+        if mode != "noop":
+            stats["batches"] = int(next(s.value for m in BATCH_SECONDS.collect() for s in m.samples
+                                        if s.name.endswith("_count")))
         os.write(1, (json.dumps(stats) + "\n").encode())
 
     atexit.register(report)
+    profile_to = os.environ.get("BENCH_PROFILE")
+    if profile_to:  # cProfile of the whole worker, written at exit (for finding overhead, not for timing)
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        atexit.register(lambda: (profiler.disable(), profiler.dump_stats(profile_to)))
     worker = faust.Worker(app, loglevel="warning", quiet=True)
+    no_spinner(worker)  # as `monitor worker` does; for both agents, so the comparison stays fair
     worker.execute_from_commandline()
 
 

@@ -23,10 +23,9 @@ from typing import IO
 import orjson
 
 from monitor.codec import encode
-from monitor.domain.detector import Detector
 from monitor.domain.ids import digest
-from monitor.domain.models import Alert, StanceState, StatementEvent
-from monitor.errors import InputError
+from monitor.domain.models import Alert, StanceState
+from monitor.errors import DecodeError, InputError
 from monitor.projection import Projector
 from monitor.replay.engine import EngineChoice
 from monitor.replay.manifest import (
@@ -73,23 +72,6 @@ class ReplayResult:
     @property
     def alerts_path(self) -> Path:
         return self.directory / ALERTS_FILE
-
-
-class _Tap(Detector):
-    """Calls the real detector unchanged and remembers the last step, for offsets and timelines."""
-
-    def __init__(self, inner: Detector) -> None:
-        self.inner = inner
-        self.event: StatementEvent | None = None
-        self.before: StanceState | None = None
-
-    @property
-    def version(self) -> str:
-        return self.inner.version
-
-    def step(self, state: StanceState, event: StatementEvent) -> tuple[StanceState, list[Alert]]:
-        self.event, self.before = event, state
-        return self.inner.step(state, event)
 
 
 async def resolve_ranges(
@@ -187,50 +169,50 @@ async def run_replay(
     spool_dir.mkdir(parents=True, exist_ok=True)
 
     states: dict[str, StanceState] = dict(options.snapshot.states) if options.snapshot else {}
-    tap = _Tap(engine.detector)
-    projector = Projector(tap, states)
+    fold = Projector(engine.detector, states).fold
     actor_keys = frozenset(a.encode("utf-8") for a in options.actors)
     actors, topics = options.actors, options.topics
     alerts_spool = _Spool(spool_dir, "alerts")
     timeline_spool = _Spool(spool_dir, "timeline") if options.timeline else None
     total = sum(r.size for r in ranges.values())
     done = 0
-    c = {"read": 0, "folded": 0, "in_range": 0, "skipped": 0, "dead": 0, "alerts": 0}
+    # Plain local counters: this loop runs once per record.
+    read = folded = in_range = skipped = dead = n_alerts = 0
     by_kind: dict[str, int] = {}
     dumps = orjson.dumps
     try:
         async for batch in source.batches(ranges):
             part = batch[0].partition
             start = ranges[part].start
+            write_alerts = alerts_spool.write
+            read += len(batch)
             for rec in batch:
-                c["read"] += 1
                 if actor_keys and rec.key is not None and rec.key not in actor_keys:
-                    c["skipped"] += 1
+                    skipped += 1
                     continue
-                tap.event = None
-                result = projector.apply((rec,))
+                try:
+                    event, before, alerts = fold(rec)
+                except (DecodeError, UnicodeDecodeError):
+                    if rec.offset < start:
+                        folded += 1
+                    else:
+                        dead += 1
+                    continue
                 if rec.offset < start:
-                    c["folded"] += 1
-                    continue
-                event = tap.event
-                if result.dead:
-                    c["dead"] += 1
-                    continue
-                if event is None:  # pragma: no cover - apply either steps or dead-letters
+                    folded += 1
                     continue
                 if actors and event.actor not in actors:
-                    c["skipped"] += 1
+                    skipped += 1
                     continue
-                c["in_range"] += 1
-                if result.alerts:
-                    for alert in sorted(result.alerts, key=_alert_order):
+                in_range += 1
+                if alerts:
+                    for alert in sorted(alerts, key=_alert_order) if len(alerts) > 1 else alerts:
                         if topics and alert.topic not in topics:
                             continue
-                        alerts_spool.write(part, encode(alert) + b"\n")
-                        c["alerts"] += 1
+                        write_alerts(part, encode(alert) + b"\n")
+                        n_alerts += 1
                         by_kind[alert.kind.value] = by_kind.get(alert.kind.value, 0) + 1
                 if timeline_spool is not None:
-                    before = tap.before
                     after = states[event.actor]
                     old = before.topics if before is not None else {}
                     for name, stance in sorted(after.topics.items()):
@@ -272,8 +254,8 @@ async def run_replay(
         warm=options.warm,
         snapshot=SnapshotRef(sha256=options.snapshot.sha256, positions=dict(options.snapshot.positions))
         if options.snapshot else None,
-        counts=Counts(records_read=c["read"], folded_before_range=c["folded"], statements_in_range=c["in_range"],
-                      skipped_by_filter=c["skipped"], dead_letters=c["dead"], alerts=c["alerts"],
+        counts=Counts(records_read=read, folded_before_range=folded, statements_in_range=in_range,
+                      skipped_by_filter=skipped, dead_letters=dead, alerts=n_alerts,
                       alerts_by_kind=dict(sorted(by_kind.items())), actors=len(states)),
         output=OutputInfo(alerts_sha256=alerts_sha, alerts_bytes=alerts_bytes,
                           timeline_file=TIMELINE_FILE if timeline_sha else None, timeline_sha256=timeline_sha),

@@ -8,12 +8,12 @@ so a replay never moves the live pipeline's positions.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from monitor.errors import InputError, LogError
-from monitor.ports import Record
+from monitor.projection import StoredRecord
 from monitor.replay.range import PartitionRange
 from monitor.settings import KafkaSettings
 
@@ -36,13 +36,29 @@ class StatementSource(Protocol):
         """Per partition, the first offset whose record timestamp is >= ``time_ms`` (else the end)."""
         ...
 
-    def batches(self, ranges: Mapping[int, PartitionRange]) -> AsyncIterator[list[Record]]:
-        """Records of ``[fold_from, end)`` of every partition; within a partition in offset order."""
+    def batches(self, ranges: Mapping[int, PartitionRange]) -> AsyncIterator[Sequence[StoredRecord]]:
+        """Records of ``[fold_from, end)`` of every partition; within a partition in offset order.
+
+        A batch holds records of one partition. They are read-only views (``topic``, ``partition``,
+        ``offset``, ``key``, ``value``), not necessarily :class:`~monitor.ports.Record` s: a replay
+        reads millions, and copying each into another object costs as much as folding it.
+        """
         ...
 
     async def close(self) -> None:
         """Release the file or the connections."""
         ...
+
+
+class _Row(NamedTuple):
+    """A record as the embedded log's SELECT returns it (a tuple: no per-row object to build)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int
 
 
 class SqliteSource:
@@ -86,19 +102,20 @@ class SqliteSource:
             out[p] = int(first) if first is not None else end
         return out
 
-    async def batches(self, ranges: Mapping[int, PartitionRange]) -> AsyncIterator[list[Record]]:
+    async def batches(self, ranges: Mapping[int, PartitionRange]) -> AsyncIterator[Sequence[StoredRecord]]:
         topic = self.topic
+        make = _Row._make
         for p in sorted(ranges):
             r = ranges[p]
             if r.size == 0:
                 continue
             cur = self._db.execute(
-                "SELECT offset, key, value, timestamp_ms FROM records"
+                "SELECT topic, partition, offset, key, value, timestamp_ms FROM records"
                 " WHERE topic = ? AND partition = ? AND offset >= ? AND offset < ? ORDER BY offset",
                 (topic, p, r.fold_from, r.end),
             )
             while rows := cur.fetchmany(self.batch):
-                yield [Record(topic, p, o, k, v, t) for (o, k, v, t) in rows]
+                yield list(map(make, rows))
 
     async def close(self) -> None:
         self._db.close()
@@ -171,7 +188,7 @@ class KafkaSource:
         ends = await consumer.end_offsets(tps)
         return {tp.partition: int(found[tp].offset) if found.get(tp) is not None else int(ends[tp]) for tp in tps}
 
-    async def batches(self, ranges: Mapping[int, PartitionRange]) -> AsyncIterator[list[Record]]:
+    async def batches(self, ranges: Mapping[int, PartitionRange]) -> AsyncIterator[Sequence[StoredRecord]]:
         from aiokafka import TopicPartition
 
         consumer = await self._get()
@@ -181,15 +198,14 @@ class KafkaSource:
         consumer.assign(sorted(todo, key=lambda tp: tp.partition))
         for tp, r in todo.items():
             consumer.seek(tp, r.fold_from)
-        topic = self.topic
         while todo:
             got = await consumer.getmany(*todo, timeout_ms=1000, max_records=self.max_records)
             for tp, msgs in got.items():
                 if tp not in todo:
                     continue
                 end = todo[tp].end
-                p = tp.partition
-                out = [Record(topic, p, m.offset, m.key, m.value, m.timestamp) for m in msgs if m.offset < end]
+                # aiokafka's own records, as they are (they have topic, partition, offset, key, value).
+                out = msgs if msgs[-1].offset < end else [m for m in msgs if m.offset < end]
                 if out:
                     yield out
                 if msgs[-1].offset + 1 >= end:

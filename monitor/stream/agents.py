@@ -2,9 +2,16 @@
 
 Per batch it decodes and folds every statement in order (per-key order is the
 partition order), sends the alerts and waits for the broker to confirm them, then writes
-each changed actor's state to the table once. Faust acknowledges the batch's offsets only after this body returns, and
-flushes the producer before committing them: at-least-once, with alert ids derived
-from statement ids so a redelivered alert is recognisable.
+each changed actor's state to the table once. Faust acknowledges the batch's offsets only
+after this body returns, and flushes the producer (so the state writes too) before
+committing them: at-least-once, with alert ids derived from statement ids so a redelivered
+alert is recognisable. The next batch starts by checking that those state writes were
+confirmed; a failed one stops the agent.
+
+Records leave through the app's producer as it is -- the plain one, or the transaction
+manager under ``exactly_once`` -- but not through Faust's per-message machinery (a future,
+a pending message, sensors and callbacks per record, and a background queue for table
+writes that throttles the stream): on this path one alert cost more than reading it.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from typing import Any
 
 import faust
 
-from monitor.codec import alert_message, dead_letter_message, encode
+from monitor.codec import StateEncoder, alert_message, dead_letter_message
 from monitor.domain.detector import Detector
 from monitor.domain.models import StanceState
 from monitor.observability import ALERTS, BATCH_SECONDS, DEAD_LETTERS, LAG, STATEMENTS
@@ -26,7 +33,7 @@ from monitor.stream.topics import Topics
 
 
 class TableStates(MutableMapping[str, StanceState]):
-    """A per-batch view of the stance table: decode on first read, write back on :meth:`flush`.
+    """A per-batch view of the stance table: decode on first read, encode once per batch (:meth:`encoded`).
 
     ``decoded`` outlives the batch: it remembers the state decoded from (or encoded to) each
     table value, so an actor seen in every batch is not re-parsed every batch. The table stays
@@ -34,15 +41,18 @@ class TableStates(MutableMapping[str, StanceState]):
     bytes object it came from (after a rebalance or recovery the value is a new object).
     """
 
-    def __init__(self, table: Any, decoded: dict[str, tuple[bytes, StanceState]] | None = None) -> None:
+    def __init__(self, table: Any, decoded: dict[str, tuple[bytes, StanceState]] | None = None,
+                 encoder: StateEncoder | None = None) -> None:
         self._table = table
+        self._store = table.data  # the table's store: reads skip the per-key sensor hooks
         self._cache: dict[str, StanceState] = {}
         self._decoded = decoded if decoded is not None else {}
+        self._encoder = encoder or StateEncoder()
 
     def __getitem__(self, actor: str) -> StanceState:
         state = self._cache.get(actor)
         if state is None:
-            raw = self._table.get(actor.encode())
+            raw = self._store.get(actor.encode())
             if raw is None:
                 raise KeyError(actor)
             known = self._decoded.get(actor)
@@ -66,20 +76,44 @@ class TableStates(MutableMapping[str, StanceState]):
     def __len__(self) -> int:
         return len(self._cache)
 
-    def flush(self, actors: set[str]) -> None:
+    def encoded(self, actors: set[str]) -> list[tuple[bytes, bytes]]:
+        """``(key, JSON)`` of each of ``actors``' states, in actor order, remembered as decoded."""
+        out = []
+        encode = self._encoder.encode
         for actor in sorted(actors):
             state = self._cache[actor]
             raw = encode(state)
-            self._table[actor.encode()] = raw
             self._decoded[actor] = (raw, state)
+            out.append((actor.encode(), raw))
+        return out
+
+
+async def write_states(producer: Any, table: Any, states: list[tuple[bytes, bytes]]) -> list[Any]:
+    """Store each ``(key, value)`` in the table and send it to the table's changelog; the send futures.
+
+    What ``table[key] = value`` does for the in-memory store (changelog record, same key, same
+    partitioner), without Faust's per-key future, sensor calls and send-soon queue.
+    """
+    store = table.data
+    changelog = table.changelog_topic.get_topic_name()
+    sent = []
+    for key, value in states:
+        store[key] = value
+        sent.append(await producer.send(changelog, key, value, None, None, None))
+    return sent
 
 
 def register_stance_agent(app: faust.App, settings: Settings, topics: Topics, table: Any, detector: Detector) -> Any:
     batch_size = settings.worker.batch_size
     window = settings.worker.batch_window_s
     decoded: dict[str, tuple[bytes, StanceState]] = {}
+    encoder = StateEncoder()
     lag_by_partition: dict[Any, int] = {}
     lag_gauge = LAG.labels(settings.worker.app_id, settings.topics.statements)
+    alerts_topic = settings.topics.alerts
+    dead_topic = settings.topics.dead_letter
+    statements_counter = STATEMENTS.labels("kafka")
+    dead_counter = DEAD_LETTERS.labels(dead_topic)
 
     def record_lag(events: Any) -> None:
         """Consumer lag per partition, from the last offset of this batch and the high watermark."""
@@ -96,31 +130,44 @@ def register_stance_agent(app: faust.App, settings: Settings, topics: Topics, ta
         # the first batch, so a first alert or dead letter never meets a missing topic.
         for topic in (topics.alerts, topics.dead_letter):
             await topic.maybe_declare()
+        in_flight: list[Any] = []
         async for events in stream.take_events(batch_size, within=window):
+            if in_flight:  # the previous batch's states: confirmed by now, or raise
+                await asyncio.gather(*in_flight)
             records = [
                 Record(m.topic, m.partition, m.offset, m.key, m.value, int((m.timestamp or 0) * 1000))
                 for m in (e.message for e in events)
             ]
             with BATCH_SECONDS.time():
-                states = TableStates(table, decoded)
+                states = TableStates(table, decoded, encoder)
                 result = Projector(detector, states).apply(records)
-            STATEMENTS.labels("kafka").inc(result.statements)
+            statements_counter.inc(result.statements)
+            # The app's producer, or under exactly_once the transaction manager (same send signature).
+            producer = await app.maybe_start_producer()
             # Alerts and dead letters first, confirmed by the broker; only then the new states.
             # A state that reached the changelog before its alerts would, after a crash, make the
             # redelivered statements look already seen, and their alerts would be lost for good.
             # In this order a crash can only repeat alerts, with the same ids.
             pending = []
+            kinds: dict[str, int] = {}
             for alert in result.alerts:
                 msg = alert_message(alert)
-                pending.append(await topics.alerts.send(key=msg.key, value=msg.value))
-                ALERTS.labels(alert.kind.value).inc()
+                pending.append(await producer.send(alerts_topic, msg.key, msg.value, None, None, None))
+                kind = alert.kind.value
+                kinds[kind] = kinds.get(kind, 0) + 1
             for record, error in result.dead:
                 msg = dead_letter_message(record, error)
-                pending.append(await topics.dead_letter.send(key=msg.key, value=msg.value))
-                DEAD_LETTERS.labels(settings.topics.dead_letter).inc()
+                pending.append(await producer.send(dead_topic, msg.key, msg.value, None, None, None))
             if pending:
                 await asyncio.gather(*pending)
-            states.flush(result.changed)
+            for kind, n in kinds.items():
+                ALERTS.labels(kind).inc(n)
+            if result.dead:
+                dead_counter.inc(len(result.dead))
+            # Then the states. They are not waited for here: Faust flushes the producer before
+            # it commits the offsets this body acks, so the changelog is never behind committed
+            # offsets; the next batch checks they were confirmed (a failure stops the agent).
+            in_flight = await write_states(producer, table, states.encoded(result.changed))
             record_lag(events)
 
     return stance

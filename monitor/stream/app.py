@@ -30,7 +30,14 @@ def create_app(settings: Settings, *, detector: Detector | None = None) -> faust
         "web_port": worker.web_port or 6066,
         "broker_client_id": kafka.client_id,
         "producer_acks": -1,
-        "producer_linger_ms": 5,
+        # The agent appends a whole batch's alerts (then its states) without yielding and then
+        # waits for them, so lingering would only add to that wait: the batch is already formed.
+        "producer_linger_ms": 0,
+        # aiokafka makes a send wait while its partition's batch is full, and keeps one request
+        # in flight per broker: at the 16 KiB default, a batch of alerts and stance states (a few
+        # KiB each) went out one produce request per message or two. 512 KiB per partition batch
+        # stays under the broker's default message.max.bytes (1 MiB).
+        "producer_max_batch_size": 512 * 1024,
         "stream_buffer_maxsize": max(4096, worker.batch_size * 2),
         "broker_commit_every": max(1000, worker.batch_size),
         "broker_commit_interval": 1.0,

@@ -8,6 +8,12 @@ from monitor.settings import Settings
 from monitor.stream.app import create_app
 
 
+def no_spinner(worker: faust.Worker) -> None:
+    """Drop Faust's terminal spinner. At log level WARNING and above Faust would set the root
+    logger to DEBUG for it, so every produced message built a debug log record nobody reads."""
+    worker.spinner = None
+
+
 def run_worker(settings: Settings) -> int:
     from monitor.observability import HEALTH, serve
 
@@ -20,5 +26,6 @@ def run_worker(settings: Settings) -> int:
         HEALTH.ready = True
 
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    no_spinner(worker)
     worker.execute_from_commandline()  # returns via SystemExit when stopped
     return 0
