@@ -18,6 +18,8 @@ DEV = HERE.parent.parent / "shared" / "eval" / "dev_cases.jsonl"
 OWN_2 = HERE / "cases" / "own_cases_2.jsonl"  # written for the generalised verb classes and ladder
 BLIND = HERE / "cases" / "blind_cases.jsonl"  # written by someone who never saw the engine
 BLIND_2 = HERE / "cases" / "blind_cases_2.jsonl"  # a second such set, by another writer
+BLIND_3 = HERE / "cases" / "blind_cases_3.jsonl"  # a third blind set, scored blind at 0.73 / 0.33
+OWN_3 = HERE / "cases" / "own_cases_3.jsonl"  # written for the generalisation round, in three batches
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +72,87 @@ def test_engine_on_second_blind_set_holds_its_floor(detector: Detector) -> None:
     report = evaluate(detector, cases)
     assert report.precision >= 1.0, report.failures
     assert report.recall >= 0.87, report.failures
+
+
+def test_engine_on_third_blind_set_holds_its_floor(detector: Detector) -> None:
+    """The third blind set scored precision 0.73, recall 0.33 on its blind run; the generalisation round
+    (topic vocabularies, verb classes in every inflection, the threat ladder, permissions, phrasal verbs)
+    was developed against it, so this floor (achieved 1.00 / 0.875, rounded down) is no estimate for
+    unseen text. Still missed: countermeasures taken after a warning (entity listings, asset freezes),
+    wider permission to use supplied missiles, a supply cut-off threatened in reply to penalties."""
+    cases = parse_cases(BLIND_3.read_text().splitlines(), name=str(BLIND_3))
+    assert len(cases) == 40
+    report = evaluate(detector, cases)
+    assert report.precision >= 0.95, report.failures
+    assert report.recall >= 0.85, report.failures
+
+
+def test_engine_meets_targets_on_third_own_set(detector: Detector) -> None:
+    """Written for the generalisation round in three batches, each scored once before tuning on it:
+    44 cases (first run 0.92 / 0.38), 20 cases (0.75 / 0.50; the engine before the round scored the
+    same), 16 cases (0.80 / 0.40; the engine before the round 1.00 / 0.30). Developed against since."""
+    cases = parse_cases(OWN_3.read_text().splitlines(), name=str(OWN_3))
+    assert len(cases) >= 30
+    assert sum(1 for c in cases if not c.expected) >= 12  # reaffirmations, reports, hedges, other actors
+    report = evaluate(detector, cases)
+    assert report.precision >= 0.95, report.failures
+    assert report.recall >= 0.90, report.failures
+
+
+# verb classes in every inflection: each (topic, objects, starting verbs, stopping verbs) is read in five
+# frames ("we will V", "X will be Ved", "we have Ved", "we are Ving", "we decided to V")
+_GRID: list[tuple[str, list[str], list[tuple[str, str, str]], list[tuple[str, str, str]]]] = [
+    ("negotiations", ["talks with Kyiv", "the dialogue with Beijing"],
+     [("resume", "resumed", "resuming"), ("start", "started", "starting")],
+     [("suspend", "suspended", "suspending"), ("break off", "broken off", "breaking off"), ("end", "ended", "ending")]),
+    ("ceasefire", ["the ceasefire", "a truce"],
+     [("accept", "accepted", "accepting"), ("respect", "respected", "respecting"), ("extend", "extended", "extending")],
+     [("reject", "rejected", "rejecting"), ("abandon", "abandoned", "abandoning")]),
+    ("sanctions", ["the sanctions", "the oil embargo"],
+     [("keep", "kept", "keeping"), ("tighten", "tightened", "tightening")],
+     [("lift", "lifted", "lifting"), ("ease", "eased", "easing"), ("scrap", "scrapped", "scrapping")]),
+    ("arms_supplies", ["F-16s to Kyiv", "Leopard tanks to Kyiv"],
+     [("send", "sent", "sending"), ("supply", "supplied", "supplying"), ("provide", "provided", "providing")],
+     [("halt", "halted", "halting"), ("withhold", "withheld", "withholding")]),
+    ("energy_supplies", ["gas to Europe", "LNG to Europe"],
+     [("supply", "supplied", "supplying"), ("resume", "resumed", "resuming")],
+     [("cut off", "cut off", "cutting off"), ("phase out", "phased out", "phasing out")]),
+    ("prisoner_exchanges", ["the detainees", "the hostages"],
+     [("release", "released", "releasing"), ("hand over", "handed over", "handing over")], []),
+    ("military_exercises", ["the joint drills", "the naval exercise"],
+     [("hold", "held", "holding"), ("resume", "resumed", "resuming")],
+     [("cancel", "cancelled", "cancelling"), ("postpone", "postponed", "postponing"),
+      ("scale down", "scaled down", "scaling down")]),
+    ("alliance_membership", ["the CSTO", "the alliance"], [("join", "joined", "joining")],
+     [("leave", "left", "leaving"), ("quit", "quit", "quitting")]),
+    ("trade_tariffs", ["the tariffs on steel", "the duties on cars"],
+     [("raise", "raised", "raising"), ("impose", "imposed", "imposing")],
+     [("lift", "lifted", "lifting"), ("cut", "cut", "cutting"), ("scrap", "scrapped", "scrapping")]),
+    ("recognition", ["the election result", "the new government"],
+     [("recognise", "recognised", "recognising"), ("acknowledge", "acknowledged", "acknowledging")],
+     [("reject", "rejected", "rejecting")]),
+]
+_FRAMES = ["We will {v} {o}.", "{O} will be {vpp}.", "We have {vpp} {o}.", "We are {ving} {o}.", "We decided to {v} {o}."]
+
+
+def test_verb_classes_read_in_every_inflection() -> None:
+    from monitor.domain.analysis.rules import RuleAnalyzer
+
+    analyzer = RuleAnalyzer()
+    wrong: list[str] = []
+    n = 0
+    for topic, objects, starts, stops in _GRID:
+        for want, verbs in (("pro", starts), ("contra", stops)):
+            for v, vpp, ving in verbs:
+                for o in objects:
+                    for frame in _FRAMES:
+                        text = frame.format(v=v, vpp=vpp, ving=ving, o=o, O=o[0].upper() + o[1:])
+                        claims = [c for c in analyzer.analyze(text).claims if c.topic.split(":")[0] == topic]
+                        n += 1
+                        if not claims or claims[0].polarity.value != want:
+                            wrong.append(text)
+    assert n >= 400
+    assert len(wrong) <= n // 100, wrong
 
 
 @pytest.mark.skipif(not DEV.exists(), reason="shared development set not present")

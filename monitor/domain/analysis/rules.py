@@ -115,9 +115,22 @@ _NEG_SUBJECTS = frozenset(("nobody", "no one", "nothing", "none"))
 # does not hedge ("imports of LNG may continue under licence" lets them continue)
 PERMIT = "permit"
 _DEONTIC = frozenset(("may", "can"))
+# a verb and its particle with an object between them ("pulling our last soldiers out")
+_PHRASAL_VERBS = (
+    "pull|pulls|pulled|pulling|bring|brings|brought|bringing|call|calls|called|calling|hand|hands|handed|"
+    "handing|cut|cuts|cutting|phase|phases|phased|phasing|turn|turns|turned|turning|roll|rolls|rolled|"
+    "rolling|wind|winds|winding|wound|break|breaks|broke|breaking|shut|shuts|shutting|scale|scales|scaled|"
+    "scaling|switch|switches|switched|switching|give|gives|gave|giving|put|puts|putting|draw|draws|drew|"
+    "drawing|ramp|ramps|ramped|ramping|step|steps|stepped|stepping|lay|lays|laid|laying|send|sends|sent|sending"
+)
+_PHRASAL = re.compile(
+    rf"\b({_PHRASAL_VERBS})\s+((?:[a-z0-9'-]+\s+){{1,4}}?)(out|off|over|back|down|home|up|aside)\b"
+)
+_PARTICLE_HINT = re.compile(r"\b(?:out|off|over|back|down|home|up|aside)\b")
 _EVAL_NEG_SPAN = 20  # characters before a post-posed judgement where a negator still turns it
 _BARE_CONFIDENCE = 0.4  # below the least confidence of a stance a reversal is alerted on
-_WARN_VERBS = _words("warn warns warned")
+_WARN_VERBS = _words("warn warns warned warning")
+_WARN_SPAN = 40  # characters between "warn" and the "against" that names what is warned against
 _FORCE_NOUN = frozenset((THREAT, CUE))
 _NOT_NOUN = frozenset((STANCE, NEG, BOUND, COMMA, COND, SUB, THREAT))  # a noun phrase ends here
 _CLAIM_ROLES = frozenset((CUE, STANCE, REAFFIRM, CHANGE, THREAT))  # what a claim or relation needs
@@ -270,11 +283,34 @@ class RuleAnalyzer:
             for obj, phrases in t.objects.items():
                 b.add_all(phrases, Meaning(OBJECT, topic=t.id, obj=obj))
         self._lexicon = b.compile()
+        self._phrasal_memo: dict[str, tuple[Meaning, ...]] = {}
         self._name = f"rules-{RULES_VERSION}+lex{data['version']}+topics-{self.pack.version}"
 
     @property
     def name(self) -> str:
         return self._name
+
+    def _phrasal(self, hits: list[Hit], low: str) -> list[Hit]:
+        """Phrasal verbs split by their object: "pulling our last soldiers out", "hand them back".
+
+        The verb takes the meaning of the joined phrase ("pull out") when the lexicon knows it, and
+        the particle's own reading ("back" = support) is dropped; the object keeps its hits.
+        """
+        out = hits
+        for m in _PHRASAL.finditer(low):
+            joined = f"{m.group(1)} {m.group(3)}"
+            found = self._phrasal_memo.get(joined)
+            if found is None:
+                scanned = self._lexicon.scan(joined)
+                found = scanned[0].meanings if len(scanned) == 1 and scanned[0].text == joined else ()
+                self._phrasal_memo[joined] = found
+            if not found:
+                continue
+            v0, v1, p0 = m.start(1), m.end(1), m.start(3)
+            out = [h for h in out if not (h.start == v0 and h.end == v1) and h.start != p0]
+            out.append(Hit(v0, v1, joined, found))
+            out.sort(key=lambda h: h.start)
+        return out
 
     def topic_spec(self, topic: str) -> TopicSpec | None:
         return self._topics.get(topic.split(":", 1)[0])
@@ -310,6 +346,8 @@ class RuleAnalyzer:
                 rels: list[Relation] = []
                 und: list[str] = []
                 hits = self._lexicon.scan(s_low)
+                if _PARTICLE_HINT.search(s_low):
+                    hits = self._phrasal(hits, s_low)
                 cued = self._sentence(hits, 0, s1 - s0, s_cased, s_low, carry, speaker_parts, raws, rels, und)
                 done = (tuple(_to_claim(r) for r in raws), tuple(rels), tuple(und), cued)
                 if cache is not None:
@@ -915,10 +953,16 @@ _CONTAINERS = _words(
 
 
 def _prepositions(hits: list[Hit]) -> frozenset[int]:
-    return frozenset(
+    out = {
         h.start for prev_h, h in pairwise(hits)
         if h.text == "against" and h.start - prev_h.end <= 1 and prev_h.roles & _FORCE_NOUN
-    )
+    }
+    # "we warn the United States against further provocations": what is warned against
+    warns = [h.end for h in hits if h.text in _WARN_VERBS]
+    for h in hits:
+        if h.text == "against" and any(0 <= h.start - w <= _WARN_SPAN for w in warns):
+            out.add(h.start)
+    return frozenset(out)
 
 
 def _cue_between(cue_pos: dict[str, list[int]], start: int, end: int) -> bool:
