@@ -126,6 +126,7 @@ _PHRASAL_VERBS = (
 _PHRASAL = re.compile(
     rf"\b({_PHRASAL_VERBS})\s+((?:[a-z0-9'-]+\s+){{1,4}}?)(out|off|over|back|down|home|up|aside)\b"
 )
+_INVERSIONS = ("should ", "were ", "had ")
 _PARTICLE_HINT = re.compile(r"\b(?:out|off|over|back|down|home|up|aside)\b")
 _EVAL_NEG_SPAN = 20  # characters before a post-posed judgement where a negator still turns it
 _BARE_CONFIDENCE = 0.4  # below the least confidence of a stance a reversal is alerted on
@@ -346,6 +347,9 @@ class RuleAnalyzer:
                 rels: list[Relation] = []
                 und: list[str] = []
                 hits = self._lexicon.scan(s_low)
+                if s_low.startswith(_INVERSIONS) and not s_low.rstrip().endswith("?"):
+                    # "Should Tokyo host a NATO office, ..." / "Were they to ...": an inverted condition
+                    hits.insert(0, Hit(0, s_low.index(" "), s_low[: s_low.index(" ")], (Meaning(COND),)))
                 if _PARTICLE_HINT.search(s_low):
                     hits = self._phrasal(hits, s_low)
                 cued = self._sentence(hits, 0, s1 - s0, s_cased, s_low, carry, speaker_parts, raws, rels, und)
@@ -431,6 +435,7 @@ class RuleAnalyzer:
         cued_keys: list[str] = []
         prev: tuple[str, ...] = carry
         prev_cond = False  # the carried topics were named by this sentence's condition
+        cond_keys: tuple[str, ...] = ()  # every topic named by this sentence's conditions so far
         any_votes = False
         first_raw = len(raws)
         sentence_threat = 0.0
@@ -457,7 +462,7 @@ class RuleAnalyzer:
                     cued_keys.append(k)
             if seg.kind == "main":
                 made, voted = self._claims(
-                    seg, own_topics, prev, objects, conditional, sentence, relations, heads, prev_cond
+                    seg, own_topics, prev, objects, conditional, sentence, relations, heads, prev_cond, cond_keys
                 )
                 any_votes = any_votes or voted
                 for raw in made:
@@ -470,6 +475,8 @@ class RuleAnalyzer:
                         raw.intensity = self._intensity_for_flip(raw)
                         raw.neg_cues.append(flip_cue)
                     raws.append(raw)
+            if seg.kind == COND and own_topics:
+                cond_keys = cond_keys + tuple(self._key(t, objects) for t in own_topics)
             if keys:
                 prev = keys
                 prev_cond = seg.kind == COND
@@ -548,6 +555,7 @@ class RuleAnalyzer:
         relations: list[Relation],
         heads: dict[str, list[int]] | None = None,
         from_condition: bool = False,
+        cond_keys: tuple[str, ...] = (),
     ) -> tuple[list[_Raw], bool]:
         cue_pos: dict[str, list[int]] = {}
         votes_raw: list[tuple[Hit, Meaning]] = []
@@ -634,6 +642,18 @@ class RuleAnalyzer:
         implied = self._implied_threat_topic(topics, threats, conditional) if threats else None
         if implied is not None:
             topics.append((implied, implied))
+        # "Should NATO weapons be deployed in Finland, its territory becomes a legitimate target for our
+        # armed forces": an act of force threatened on a condition speaks to the topics the condition
+        # names, even when the threat names topics of its own
+        implied_set = {implied} if implied is not None else set()
+        if cond_keys and own_topics and threats and min(v for _, v in threats) <= _THREAT_ACT:
+            named = {t for t, _ in topics}
+            for k in cond_keys:
+                t = k.split(":", 1)[0]
+                if t not in named:
+                    topics.append((t, k))
+                    named.add(t)
+                    implied_set.add(t)
         # "our response to the sanctions": the sanctions are the trigger, not a stance
         # only a cue followed by what it responds to frames ("our response to", "countermeasures
         # against"); "we will use every weapon in our arsenal, nuclear ones included" frames nothing
@@ -668,7 +688,7 @@ class RuleAnalyzer:
             # only this topic's own readings and the generic ones, in hit order
             pool = votes_raw if own else generic
             for h, m in pool:
-                if topic == implied:
+                if topic in implied_set:
                     break
                 if m.topic is not None and m.topic != topic:
                     continue
@@ -765,7 +785,7 @@ class RuleAnalyzer:
             elif spec.magnitude == "percent" and pcts and not framed and topic in cue_pos:
                 pol, confidence = _PRO, 0.75  # "a tariff of 20% will apply": the rate is the claim
                 cues = []
-            elif threats and not framed and (topic in cue_pos or carried or topic == implied):
+            elif threats and not framed and (topic in cue_pos or carried or topic in implied_set):
                 pol, explicit = spec.threat, spec.threat_explicit
                 confidence = 0.85 if explicit else 0.6
                 cues = []
@@ -788,7 +808,7 @@ class RuleAnalyzer:
             elif (
                 spec.threat is _PRO
                 and topic in near_pos
-                and not (framed or negs or votes_raw or continuity or carried or topic == implied)
+                and not (framed or negs or votes_raw or continuity or carried or topic in implied_set)
             ):
                 # "coast guard vessels patrol the shoal", "the aim of the operation is to protect
                 # Donbas": a posture described, not argued. Weak (it establishes a baseline an
@@ -852,7 +872,12 @@ class RuleAnalyzer:
             return None
         # a conditional act of force, or an explicit warning to someone ("we warn the enemy")
         warned = not topics and any(h.text in _WARN_VERBS for h, _ in threats)
-        if not warned and (not conditional or min(v for _, v in threats) > _THREAT_ACT):
+        # an act of force threatened outright that names no topic ("every American base in the
+        # region will be struck") is a threat of retaliation too, conditional or not
+        acts = min(v for _, v in threats) <= _THREAT_ACT
+        if not warned and not acts:
+            return None
+        if not warned and not conditional and topics:
             return None
         for t, _ in topics:
             spec = self._topics.get(t)
