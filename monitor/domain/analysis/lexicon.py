@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import accumulate, compress, repeat
+from itertools import accumulate
 
 # Roles a phrase can play. Kept as plain strings: they are compared in the hot loop.
 NEG = "neg"  # negator
@@ -199,8 +199,6 @@ class _Node:
 
 
 _MISS = _Node()  # memo sentinel: a word not looked up yet
-_PUNCT_MARK = _Node()  # memo value of a punctuation token that starts no phrase
-_NUMBER_MARK = _Node()  # memo value of a number that starts no phrase (a rate if "%" follows)
 _Found = tuple[int, tuple[Meaning, ...] | None, frozenset[str]]
 
 
@@ -252,12 +250,6 @@ class Lexicon:
             node.meanings = tuple(merged)
             node.roles = _roles(node.meanings)
             node.leaf = not node.children and not node.stars
-        if node is None:
-            # no phrase starts here, but punctuation and numbers mean something to the scanner
-            if tok in _PUNCT_HITS:
-                node = _PUNCT_MARK
-            elif tok[:1].isdigit():
-                node = _NUMBER_MARK
         if len(memo) > _MEMO_LIMIT:
             memo.clear()
         memo[tok] = node
@@ -280,38 +272,38 @@ class Lexicon:
         memo = self._memo
         first = self._first
         longest = self._longest
-        # One memo lookup per token, in C; most words start no phrase (None) and are never visited.
-        nodes = list(map(memo.get, toks, repeat(_MISS, n)))
-        skip_to = 0  # tokens before this belong to a phrase already matched
-        for i in compress(range(n), nodes):
-            if i < skip_to:
-                continue
+        i = 0
+        while i < n:
             tok = toks[i]
-            node = nodes[i]
+            node = memo.get(tok, _MISS)
             if node is _MISS:
                 node = first(tok)
-            if node is None:  # only a word looked up for the first time here
-                continue
-            if node is _PUNCT_MARK:
-                append(Hit(ends[2 * i], ends[2 * i + 1], tok, _PUNCT_HITS[tok], _PUNCT_ROLES[tok]))
-                continue
-            if node is _NUMBER_MARK:
-                if i + 1 < n and (toks[i + 1] == "%" or toks[i + 1] == "percent"):
+            if node is None:
+                punct = _PUNCT_HITS.get(tok)
+                if punct is not None:
+                    append(Hit(ends[2 * i], ends[2 * i + 1], tok, punct, _PUNCT_ROLES[tok]))
+                elif tok[0].isdigit() and i + 1 < n and (toks[i + 1] == "%" or toks[i + 1] == "percent"):
                     try:
                         append(Hit(ends[2 * i], ends[2 * i + 3], tok + "%", (Meaning(PCT, value=float(tok)),)))
-                        skip_to = i + 2
+                        i += 1
                     except ValueError:
                         pass
+                i += 1
                 continue
             if node.leaf:
                 meanings = node.meanings
-                if meanings is not None:
-                    append(Hit(ends[2 * i], ends[2 * i + 1], tok, meanings, node.roles))
+                if meanings is None:
+                    i += 1
+                    continue
+                append(Hit(ends[2 * i], ends[2 * i + 1], tok, meanings, node.roles))
+                i += 1
                 continue
             if node.meanings is None and not node.stars and (i + 1 == n or toks[i + 1] not in node.children):
-                continue  # a phrase could start here ("the ..."), but this one does not go on
+                i += 1  # a phrase could start here ("the ..."), but this one does not go on
+                continue
             end, meanings, roles = longest(toks, i, node)
             if meanings is None:
+                i += 1
                 continue
             start = ends[2 * i]
             stop = ends[2 * end - 1]
@@ -329,7 +321,7 @@ class Lexicon:
                     append(Hit(a, b, text[a:b], m2, r2))
                     nxt = e2
                     break
-            skip_to = nxt
+            i = nxt
         return out
 
     @staticmethod
