@@ -1,11 +1,11 @@
-"""Phrase lexicons compiled into one token trie, matched once per sentence.
+"""Phrase lexicons compiled into one regular expression, matched once per statement.
 
 Every phrase the rule analyzer knows (negators, hedges, stance verbs, topic cues, threat
-words, ...) is a path of tokens in one trie; a trailing ``*`` makes its last token a stem.
-:meth:`Lexicon.scan` tokenises a sentence with one regex split (token offsets come from
-running sums of the part lengths, not from a match object per token), then walks the trie
-from each token and keeps the longest phrase there ("no doubt" before "no"). Words that
-start no phrase cost one dictionary lookup; what each word starts is memoised.
+words, ...) becomes a branch of a single character trie turned into a regex. Each branch
+ends in an empty capturing group, so ``match.lastindex`` says which phrase matched and
+the lexicon maps it to its :class:`Meaning` s. The trie orders longer phrases first, so
+the longest phrase at a position wins ("no doubt" before "no"). One ``finditer`` over a
+statement yields every cue in order, which keeps the engine fast (no per-phrase scans).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import accumulate
 
 # Roles a phrase can play. Kept as plain strings: they are compared in the hot loop.
 NEG = "neg"  # negator
@@ -165,8 +164,6 @@ def _inherit_topic_cues(phrases: dict[str, list[Meaning]]) -> None:
 
 
 _TOKEN = re.compile(r"\w+n't|\w+|'\w+|[;:,()—–%]")
-# the same tokens as a capturing split: [gap, token, gap, token, ..., gap], offsets by summing lengths
-_TOKEN_SPLIT = re.compile(f"({_TOKEN.pattern})")
 _PUNCT: dict[str, str] = {";": BOUND, ":": BOUND, "(": BOUND, ")": BOUND, "—": BOUND, "–": BOUND, ",": COMMA}
 _MEMO_LIMIT = 200_000
 _PUNCT_HITS: dict[str, tuple[Meaning, ...]] = {k: (Meaning(v),) for k, v in _PUNCT.items()}
@@ -261,11 +258,8 @@ class Lexicon:
         Where a longer topic phrase starts inside a matched one and runs past it ("will
         return" then "return to their permanent bases"), both are kept.
         """
-        # Tokens and their offsets without a match object per token: token i is parts[2i + 1],
-        # it starts at ends[2i] and ends at ends[2i + 1] (running sums of the part lengths).
-        parts = _TOKEN_SPLIT.split(text)
-        toks = parts[1::2]
-        ends = list(accumulate(map(len, parts)))
+        ms = list(_TOKEN.finditer(text))
+        toks = [m[0] for m in ms]
         n = len(toks)
         out: list[Hit] = []
         append = out.append
@@ -281,10 +275,11 @@ class Lexicon:
             if node is None:
                 punct = _PUNCT_HITS.get(tok)
                 if punct is not None:
-                    append(Hit(ends[2 * i], ends[2 * i + 1], tok, punct, _PUNCT_ROLES[tok]))
+                    m = ms[i]
+                    append(Hit(m.start(), m.end(), tok, punct, _PUNCT_ROLES[tok]))
                 elif tok[0].isdigit() and i + 1 < n and (toks[i + 1] == "%" or toks[i + 1] == "percent"):
                     try:
-                        append(Hit(ends[2 * i], ends[2 * i + 3], tok + "%", (Meaning(PCT, value=float(tok)),)))
+                        append(Hit(ms[i].start(), ms[i + 1].end(), tok + "%", (Meaning(PCT, value=float(tok)),)))
                         i += 1
                     except ValueError:
                         pass
@@ -295,7 +290,8 @@ class Lexicon:
                 if meanings is None:
                     i += 1
                     continue
-                append(Hit(ends[2 * i], ends[2 * i + 1], tok, meanings, node.roles))
+                m = ms[i]
+                append(Hit(m.start(), m.end(), tok, meanings, node.roles))
                 i += 1
                 continue
             if node.meanings is None and not node.stars and (i + 1 == n or toks[i + 1] not in node.children):
@@ -305,8 +301,8 @@ class Lexicon:
             if meanings is None:
                 i += 1
                 continue
-            start = ends[2 * i]
-            stop = ends[2 * end - 1]
+            start = ms[i].start()
+            stop = ms[end - 1].end()
             append(Hit(start, stop, text[start:stop], meanings, roles))
             nxt = end
             for k in range(i + 1, end):
@@ -317,7 +313,7 @@ class Lexicon:
                     continue
                 e2, m2, r2 = longest(toks, k, node2)
                 if m2 is not None and e2 > end and any(x.topic is not None for x in m2):
-                    a, b = ends[2 * k], ends[2 * e2 - 1]
+                    a, b = ms[k].start(), ms[e2 - 1].end()
                     append(Hit(a, b, text[a:b], m2, r2))
                     nxt = e2
                     break
