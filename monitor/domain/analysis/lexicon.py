@@ -1,11 +1,10 @@
-"""Phrase lexicons compiled into one regular expression, matched once per statement.
+"""Phrase lexicons compiled into one token trie, matched once per sentence.
 
 Every phrase the rule analyzer knows (negators, hedges, stance verbs, topic cues, threat
-words, ...) becomes a branch of a single character trie turned into a regex. Each branch
-ends in an empty capturing group, so ``match.lastindex`` says which phrase matched and
-the lexicon maps it to its :class:`Meaning` s. The trie orders longer phrases first, so
-the longest phrase at a position wins ("no doubt" before "no"). One ``finditer`` over a
-statement yields every cue in order, which keeps the engine fast (no per-phrase scans).
+words, ...) is a path of tokens in one trie; a trailing ``*`` makes its last token a stem.
+:meth:`Lexicon.scan` tokenises a sentence with one regex, walks the trie from each token
+and keeps the longest phrase there ("no doubt" before "no"). What each word starts is
+memoised, so a word costs one dictionary lookup after its first sighting.
 """
 
 from __future__ import annotations
