@@ -1,4 +1,4 @@
-"""A Faust worker for the benchmarks, run as its own process: ``python bench/faust_runner.py noop|monitor``.
+"""A Faust worker for the benchmarks, run as its own process: ``bench/faust_runner.py noop|noop-batches|monitor``.
 
 Settings come from MONITOR_* variables (as for `monitor worker`). It prints ``ASSIGNED <n>``
 when it owns partitions, and on exit one JSON line: statements it processed, the time of
@@ -24,8 +24,12 @@ from monitor.stream.worker import no_spinner
 stats: dict[str, Any] = {"n": 0, "first": None, "last": None}
 
 
-def noop_app(settings: Settings) -> faust.App:
-    """Faust's floor: the same broker settings as the monitor's app, an agent that does nothing."""
+def noop_app(settings: Settings, *, batches: bool = False) -> faust.App:
+    """Faust's floor: the same broker settings as the monitor's app, an agent that does nothing.
+
+    ``batches``: the agent takes events in batches as the monitor's does (``take_events`` with
+    the worker's batch size and window) -- the floor of a batching agent.
+    """
     app = faust.App(
         settings.worker.app_id, broker=f"kafka://{settings.bootstrap}", store="memory://",
         datadir=str(settings.worker.data_dir), topic_partitions=settings.topics.partitions,
@@ -35,14 +39,23 @@ def noop_app(settings: Settings) -> faust.App:
     topic = app.topic(settings.topics.statements, key_type=bytes, value_type=bytes, key_serializer="raw",
                       value_serializer="raw")
 
-    @app.agent(topic)
-    async def noop(stream: Any) -> None:
-        async for _ in stream:
-            now = time.time()
-            if stats["first"] is None:
-                stats["first"] = now
-            stats["last"] = now
-            stats["n"] += 1
+    def seen(n: int) -> None:
+        now = time.time()
+        if stats["first"] is None:
+            stats["first"] = now
+        stats["last"] = now
+        stats["n"] += n
+
+    if batches:
+        @app.agent(topic)
+        async def noop_batches(stream: Any) -> None:
+            async for events in stream.take_events(settings.worker.batch_size, within=settings.worker.batch_window_s):
+                seen(len(events))
+    else:
+        @app.agent(topic)
+        async def noop(stream: Any) -> None:
+            async for _ in stream:
+                seen(1)
 
     return app
 
@@ -86,7 +99,7 @@ def main() -> None:
     mode = sys.argv[1]
     settings = Settings()
     settings.worker.data_dir.mkdir(parents=True, exist_ok=True)
-    app = noop_app(settings) if mode == "noop" else monitor_app(settings)
+    app = noop_app(settings, batches=mode == "noop-batches") if mode.startswith("noop") else monitor_app(settings)
 
     @app.on_partitions_assigned.connect
     async def assigned(sender: Any, assigned: set[Any], **_: Any) -> None:
@@ -95,7 +108,7 @@ def main() -> None:
 
     def report() -> None:
         stats["cpu_s"] = sum(os.times()[:2])
-        if mode != "noop":
+        if not mode.startswith("noop"):
             stats["batches"] = int(next(s.value for m in BATCH_SECONDS.collect() for s in m.samples
                                         if s.name.endswith("_count")))
         os.write(1, (json.dumps(stats) + "\n").encode())

@@ -101,7 +101,7 @@ class StateEncoder:
     the other fields are plain (strings, integers, a tuple of strings) and orjson writes them as
     pydantic does. The bytes are exactly :func:`encode`'s (tested). If StanceState gains a field of
     another type or a custom serializer, every state is encoded by :func:`encode` instead.
-    Memory: one JSON copy of each remembered actor's topic stances (:meth:`forget` drops one).
+    Memory: one JSON copy of each remembered actor's topic stances.
     """
 
     # Annotations of fields that orjson writes exactly as pydantic does.
@@ -137,6 +137,3 @@ class StateEncoder:
         out = dict(values)
         out["topics"] = {name: part[1] for name, part in parts.items()}
         return orjson.dumps(out)
-
-    def forget(self, actor: str) -> None:
-        self._parts.pop(actor, None)

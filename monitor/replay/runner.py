@@ -148,6 +148,10 @@ class _Spool:
             fh.close()
 
 
+def _first(pair: tuple[str, object]) -> str:
+    return pair[0]
+
+
 def _alert_order(alert: Alert) -> tuple[str, str, str]:
     return (alert.kind.value, alert.topic, alert.id)
 
@@ -215,9 +219,10 @@ async def run_replay(
                 if timeline_spool is not None:
                     after = states[event.actor]
                     old = before.topics if before is not None else {}
-                    for name, stance in sorted(after.topics.items()):
-                        prev = old.get(name)
-                        if prev is stance or prev == stance or (topics and name not in topics):
+                    # A step keeps the objects of the topics it did not touch: compare only the others.
+                    moved = [(name, stance) for name, stance in after.topics.items() if old.get(name) is not stance]
+                    for name, stance in sorted(moved, key=_first) if len(moved) > 1 else moved:
+                        if old.get(name) == stance or (topics and name not in topics):
                             continue
                         timeline_spool.write(part, dumps({
                             "actor": event.actor, "topic": name, "statement_id": event.id,
