@@ -2,13 +2,14 @@
 
     .venv/bin/python bench/bench_pipeline.py [--n 50000] [--skip-two-workers]
 
-(a) bare aiokafka read + JSON decode, (b) a no-op Faust agent, (c0) the monitor's worker with
-the engine replaced by the outputs the real engine computed for the same statements in (e) --
-the worker's own machinery (decode, stance table, alerts) at real state sizes and alert counts,
-(c) the monitor's worker (real engine, stance table, alert output), (c3) the same with
-exactly_once, (c2) two monitor workers in one consumer group, (d) replay, (e) the detector core
-alone -- each as statements/s and as a ratio to (a); then alert latency p50/p99 and resident
-memory per 100k actor x topic states.
+(a) bare aiokafka read + JSON decode, (b) a no-op Faust agent, (b2) the same taking events in
+batches as the monitor's agent does (``take_events``, same size and window), (c0) the monitor's
+worker with the engine replaced by the outputs the real engine computed for the same statements
+in (e) -- the worker's own machinery (decode, stance table, alerts) at real state sizes and
+alert counts, (c) the monitor's worker (real engine, stance table, alert output), (c3) the same
+with exactly_once, (c2) two monitor workers in one consumer group, (d) replay, (e) the detector
+core alone -- each as statements/s and as a ratio to (a); then alert latency p50/p99 and
+resident memory per 100k actor x topic states.
 Results are printed and written to bench/results/pipeline.json.
 """
 
@@ -156,8 +157,11 @@ def faust_run(mode: str, bootstrap: str, items: list[tuple[bytes, bytes]], worke
     first = min(r["first"] for r in reports if r.get("first"))
     last = max(r["last"] for r in reports if r.get("last"))
     n = sum(r["n"] for r in reports)
+    busy = [(r["cpu_last"] - r["cpu_first"], r["n"] - r["n_first"]) for r in reports if r.get("cpu_first") is not None]
+    cpu_us = sum(c for c, _ in busy) / max(1, sum(k for _, k in busy)) * 1e6
     return {"seconds": last - first, "n": n, "per_worker": [r["n"] for r in reports],
             "batches": sum(r.get("batches", 0) for r in reports) or None,
+            "cpu_us_per_stmt": round(cpu_us),
             "worker_cpu_s": round(sum(r.get("cpu_s", 0) for r in reports), 2),
             "broker_cpu_s": round(broker_cpu, 2) if broker_cpu is not None else None}
 
@@ -302,6 +306,10 @@ def main() -> None:
         rows.append({"run": "(b) Faust no-op agent", **noop})
         print(f"(b) faust no-op: {n / noop['seconds']:,.0f}/s", file=sys.stderr)
 
+        noop_batches = faust_run("noop-batches", bootstrap, items)
+        rows.append({"run": "(b2) Faust no-op agent, take_events batches", **noop_batches})
+        print(f"(b2) faust no-op, batches: {n / noop_batches['seconds']:,.0f}/s", file=sys.stderr)
+
         machinery = faust_run("monitor", bootstrap, items, extra_env={"BENCH_RECORDED": str(recorded)})
         rows.append({"run": "(c0) monitor worker x1, engine replaced by its recorded outputs", **machinery})
         print(f"(c0) monitor worker, recorded engine: {n / machinery['seconds']:,.0f}/s", file=sys.stderr)
@@ -336,11 +344,13 @@ def main() -> None:
     result["ratios"] = {
         "worker_vs_noop": by["(c)"]["per_s"] / by["(b)"]["per_s"],
         "worker_machinery_vs_noop": by["(c0)"]["per_s"] / by["(b)"]["per_s"],
+        "worker_machinery_vs_noop_batches": by["(c0)"]["per_s"] / by["(b2)"]["per_s"],
         "exactly_once_vs_at_least_once": by["(c3)"]["per_s"] / by["(c)"]["per_s"],
         **({"two_vs_one": by["(c2)"]["per_s"] / by["(c)"]["per_s"]} if "(c2)" in by else {}),
         "replay_vs_bare": by["(d)"]["per_s"] / by["(a)"]["per_s"],
     }
-    print(table(rows, ["run", "per_s", "vs_bare", "seconds", "worker_cpu_s", "broker_cpu_s", "batches", "per_worker"]))
+    print(table(rows, ["run", "per_s", "vs_bare", "seconds", "worker_cpu_s", "cpu_us_per_stmt", "broker_cpu_s",
+                       "batches", "per_worker"]))
     print("ratios:", json.dumps({k: round(v, 3) for k, v in result["ratios"].items()}))
     print("alert latency:", json.dumps(result["latency"]))
     print("state memory:", json.dumps(result["memory"]))
