@@ -35,6 +35,11 @@ def normalize(text: str) -> tuple[str, str]:
 
     The lowered view reads hyphens as spaces ("cease-fire" == "cease fire").
     """
+    if text.isascii():
+        # the common case, without str.translate's per-character mapping lookups: in ASCII only
+        # the backtick is a quote to unify and only "-" a hyphen, and lowering keeps the length
+        cased = " ".join(text.replace("`", "'").split())  # str.split() and the regex \s agree on whitespace
+        return cased, cased.lower().replace("-", " ")
     cased = _WS.sub(" ", text.translate(_QUOTES)).strip()
     low = cased.lower()
     if len(low) != len(cased):  # a few code points lowercase to two characters
