@@ -40,6 +40,11 @@ def normalize(text: str) -> tuple[str, str]:
         # the backtick is a quote to unify and only "-" a hyphen, and lowering keeps the length
         cased = " ".join(text.replace("`", "'").split())  # str.split() and the regex \s agree on whitespace
         return cased, cased.lower().replace("-", " ")
+    return normalize_any(text)
+
+
+def normalize_any(text: str) -> tuple[str, str]:
+    """:func:`normalize` for any text (the ASCII fast path must give the same result)."""
     cased = _WS.sub(" ", text.translate(_QUOTES)).strip()
     low = cased.lower()
     if len(low) != len(cased):  # a few code points lowercase to two characters
