@@ -10,6 +10,7 @@ here, so every module increments the same series.
 from __future__ import annotations
 
 import logging
+import logging.config
 import sys
 import threading
 import time
@@ -86,12 +87,51 @@ def serve(port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer | None:
     return server
 
 
+def _renderer(fmt: str) -> Any:
+    if fmt == "json":
+        return structlog.processors.JSONRenderer()
+    return structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+
+
+def stdlib_logging_config(level: str = "INFO", fmt: str = "console") -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` that renders stdlib records (aiokafka, Faust, mode) like ours.
+
+    With ``fmt="json"`` every line a service prints is one JSON object, whichever library
+    logged it. The Faust worker hands this to ``faust.Worker(logging_config=...)``, which
+    would otherwise install its own text format.
+    """
+    quiet = logging.getLevelName(max(logging.WARNING, getattr(logging, level)))
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "monitor": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "processors": [structlog.stdlib.ProcessorFormatter.remove_processors_meta, _renderer(fmt)],
+                "foreign_pre_chain": [
+                    structlog.stdlib.add_logger_name,
+                    structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    structlog.processors.format_exc_info,
+                ],
+            }
+        },
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "monitor"},
+        },
+        "root": {"level": level, "handlers": ["stderr"]},
+        # third-party libraries are kept at WARNING unless our own level is stricter
+        "loggers": {name: {"level": quiet} for name in ("aiokafka", "kafka", "httpx", "httpcore")},
+    }
+
+
 def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
-    """Structured logs on stderr: JSON lines in production, readable lines on a terminal."""
-    logging.basicConfig(level=getattr(logging, level), stream=sys.stderr, format="%(message)s")
-    renderer: Any = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(
-        colors=sys.stderr.isatty()
-    )
+    """Structured logs on stderr: JSON lines in production, readable lines on a terminal.
+
+    Our own events go through structlog; records of stdlib loggers (libraries) are rendered
+    by the same renderer (:func:`stdlib_logging_config`).
+    """
+    logging.config.dictConfig(stdlib_logging_config(level, fmt))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -99,13 +139,10 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
-            renderer,
+            _renderer(fmt),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level)),
         # Resolve sys.stderr when a logger is made, not now: it may be swapped (tests, daemons).
         logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
         cache_logger_on_first_use=False,
     )
-    # Third-party libraries (aiokafka, faust) log through stdlib logging; keep them at WARNING.
-    for noisy in ("aiokafka", "kafka", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, getattr(logging, level)))
