@@ -123,11 +123,14 @@ _PHRASAL_VERBS = (
     "scaling|switch|switches|switched|switching|give|gives|gave|giving|put|puts|putting|draw|draws|drew|"
     "drawing|ramp|ramps|ramped|ramping|step|steps|stepped|stepping|lay|lays|laid|laying|send|sends|sent|sending"
 )
-_PHRASAL = re.compile(
-    rf"\b({_PHRASAL_VERBS})\s+((?:[a-z0-9'-]+\s+){{1,4}}?)(out|off|over|back|down|home|up|aside)\b"
-)
+_PHRASAL_VERB_SET = frozenset(_PHRASAL_VERBS.split("|"))
+_PARTICLES = frozenset(("out", "off", "over", "back", "down", "home", "up", "aside"))
+# a cheap test before the sentence is tokenised: a particle as a whole word (one C-level search)
+_PARTICLE_HINT = re.compile(r" (?:o(?:ut|ff|ver)|back|down|home|up|aside)\b")
+
+_WORD = re.compile(r"[a-z0-9'-]+")
+_SPACES_AND_WORDS = re.compile(r"[a-z0-9'\- ]*")
 _INVERSIONS = ("should ", "were ", "had ")
-_PARTICLE_HINT = re.compile(r"\b(?:out|off|over|back|down|home|up|aside)\b")
 _EVAL_NEG_SPAN = 20  # characters before a post-posed judgement where a negator still turns it
 _BARE_CONFIDENCE = 0.4  # below the least confidence of a stance a reversal is alerted on
 _WARN_VERBS = _words("warn warns warned warning")
@@ -298,8 +301,16 @@ class RuleAnalyzer:
         the particle's own reading ("back" = support) is dropped; the object keeps its hits.
         """
         out = hits
-        for m in _PHRASAL.finditer(low):
-            joined = f"{m.group(1)} {m.group(3)}"
+        words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(low)]
+        for j, (p0, _, particle) in enumerate(words):
+            if particle not in _PARTICLES:
+                continue
+            # the nearest phrasal verb one to four words before the particle, no punctuation between
+            k = next((k for k in range(j - 2, max(j - 6, -1), -1) if words[k][2] in _PHRASAL_VERB_SET), -1)
+            if k < 0 or not _SPACES_AND_WORDS.fullmatch(low, words[k][1], p0):
+                continue
+            v0, v1, verb = words[k]
+            joined = f"{verb} {particle}"
             found = self._phrasal_memo.get(joined)
             if found is None:
                 scanned = self._lexicon.scan(joined)
@@ -307,7 +318,6 @@ class RuleAnalyzer:
                 self._phrasal_memo[joined] = found
             if not found:
                 continue
-            v0, v1, p0 = m.start(1), m.end(1), m.start(3)
             out = [h for h in out if not (h.start == v0 and h.end == v1) and h.start != p0]
             out.append(Hit(v0, v1, joined, found))
             out.sort(key=lambda h: h.start)
