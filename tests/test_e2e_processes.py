@@ -137,6 +137,7 @@ def test_feed_to_signed_webhook(kafka_bootstrap: str, news_site: str, tmp_path: 
         MONITOR_SCRAPE__STATE_PATH=str(tmp_path / "scrape.db"),
         MONITOR_SCRAPE__PER_HOST_INTERVAL_S="0",
         WEBHOOK_SECRET=SECRET,
+        MONITOR_LOG_FORMAT="json",  # as docker-compose.yml runs the services
     )
     port = free_port()
     independent = VerifyingReceiver()
@@ -193,3 +194,9 @@ def test_feed_to_signed_webhook(kafka_bootstrap: str, news_site: str, tmp_path: 
     assert [v["id"] for v in independent.verified] == [alert["id"]]
     assert independent.verified[0]["payload"]["data"] == alert
     assert SECRET not in "".join((tmp_path / n).read_text() for n in ("worker.log", "dispatch.log"))
+    for name in ("worker.log", "dispatch.log"):  # one JSON object per line, Faust's own lines included
+        lines = (tmp_path / name).read_text().splitlines()
+        assert lines, name
+        for line in lines:
+            assert isinstance(json.loads(line), dict), f"{name}: {line}"
+

@@ -15,7 +15,7 @@ def no_spinner(worker: faust.Worker) -> None:
 
 
 def run_worker(settings: Settings) -> int:
-    from monitor.observability import HEALTH, serve
+    from monitor.observability import HEALTH, serve, stdlib_logging_config
 
     serve(settings.observability.port, settings.observability.host)
     HEALTH.stale_after_s = float("inf")  # Faust supervises its own loop; liveness = the process answers
@@ -25,7 +25,10 @@ def run_worker(settings: Settings) -> int:
     async def _ready(*_args: object, **_kwargs: object) -> None:
         HEALTH.ready = True
 
-    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    # Faust and mode log through stdlib logging: render their records like ours (JSON lines
+    # with MONITOR_LOG_FORMAT=json) instead of Faust's own text format.
+    logging_config = stdlib_logging_config(settings.log_level, settings.log_format)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True, logging_config=logging_config)
     no_spinner(worker)
     worker.execute_from_commandline()  # returns via SystemExit when stopped
     return 0
