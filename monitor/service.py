@@ -18,11 +18,11 @@ from typing import IO
 
 from monitor.adapters.embedded import SqliteLog
 from monitor.codec import (
+    StateEncoder,
     alert_message,
     dead_letter_message,
     decode_alert,
     decode_statement,
-    encode,
     statement_message,
 )
 from monitor.domain.detector import Detector
@@ -90,6 +90,7 @@ async def run_embedded(
         k: StanceState.model_validate_json(v) for k, v in log.load_state(STATE_NAMESPACE).items()
     }
     projector = Projector(detector, states)
+    encoder = StateEncoder()  # reuses the JSON of topic stances a batch did not touch
     positions = await log.committed(WORKER_GROUP, topics.statements)
     report = RunReport()
     batch = settings.worker.batch_size
@@ -114,7 +115,7 @@ async def run_embedded(
                     topics.dead_letter: [dead_letter_message(r, err) for r, err in result.dead],
                 },
                 state_namespace=STATE_NAMESPACE,
-                state={actor: encode(states[actor]) for actor in sorted(result.changed)},
+                state={actor: encoder.encode(states[actor]) for actor in sorted(result.changed)},
             )
             BATCH_SECONDS.observe(time.perf_counter() - started)
             report.statements += result.statements
