@@ -19,7 +19,7 @@ OWN_2 = HERE / "cases" / "own_cases_2.jsonl"  # written for the generalised verb
 BLIND = HERE / "cases" / "blind_cases.jsonl"  # written by someone who never saw the engine
 BLIND_2 = HERE / "cases" / "blind_cases_2.jsonl"  # a second such set, by another writer
 BLIND_3 = HERE / "cases" / "blind_cases_3.jsonl"  # a third blind set, scored blind at 0.73 / 0.33
-OWN_3 = HERE / "cases" / "own_cases_3.jsonl"  # written for the generalisation round, in three batches
+OWN_3 = HERE / "cases" / "own_cases_3.jsonl"  # written for the generalisation round, in four batches
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +88,11 @@ def test_engine_on_third_blind_set_holds_its_floor(detector: Detector) -> None:
 
 
 def test_engine_meets_targets_on_third_own_set(detector: Detector) -> None:
-    """Written for the generalisation round in three batches, each scored once before tuning on it:
+    """Written for the generalisation round in four batches, each scored once before tuning on it:
     44 cases (first run 0.92 / 0.38), 20 cases (0.75 / 0.50; the engine before the round scored the
-    same), 16 cases (0.80 / 0.40; the engine before the round 1.00 / 0.30). Developed against since."""
+    same), 16 cases (0.80 / 0.40; the engine before the round 1.00 / 0.30), 16 cases (0.75 / 0.30; the
+    engine before the round the same). Developed against since (0.98 / 0.92 on all 96), so these floors
+    are no estimate for unseen text: the first runs are (see docs/stance-engine.md)."""
     cases = parse_cases(OWN_3.read_text().splitlines(), name=str(OWN_3))
     assert len(cases) >= 30
     assert sum(1 for c in cases if not c.expected) >= 12  # reaffirmations, reports, hedges, other actors
