@@ -104,7 +104,7 @@ _TRIGGER_SPAN = 24  # characters after "response"/"countermeasures" naming what 
 # the preposition that introduces what is responded to, after the cue or as its last word
 _TRIGGER_PREP = re.compile(r"\s+(?:\w+ly\s+)?(?:to|against|for|on|over|at)\b", re.IGNORECASE)  # "respond harshly to"
 _TRIGGER_END = re.compile(r"\b(?:to|against|for|on|over|at)$")
-_OPERATOR_GAP = 25  # characters between a negative stance word and the stance word it governs
+_OPERATOR_GAP = 30  # characters between a negative stance word and the stance word it governs
 _REPORT_SOURCES = frozenset((REPORT_NOUN, OTHER_SOURCE))
 _NO_POSITIONS: frozenset[int] = frozenset()
 # characters between a negating subject and the topic it denies without a stance word: "no one
@@ -137,6 +137,7 @@ _WARN_VERBS = _words("warn warns warned warning")
 _WARN_SPAN = 40  # characters between "warn" and the "against" that names what is warned against
 _FORCE_NOUN = frozenset((THREAT, CUE))
 _NOT_NOUN = frozenset((STANCE, NEG, BOUND, COMMA, COND, SUB, THREAT))  # a noun phrase ends here
+_PURPOSE = frozenset(("in support of",))  # after a comma: why the act is done, not a stance
 _CLAIM_ROLES = frozenset((CUE, STANCE, REAFFIRM, CHANGE, THREAT))  # what a claim or relation needs
 
 
@@ -412,8 +413,13 @@ class RuleAnalyzer:
         # -- clauses
         segments: list[_Segment] = []
         cur = _Segment("main", s0)
+        after_comma = False
         for h in hits:
             role = h.role
+            if after_comma and h.text in _PURPOSE and cur.kind == "main":
+                # ", in support of stable oil markets": a trailing purpose adjunct, not a stance
+                role = SUB
+            after_comma = role == COMMA
             if role == BOUND:
                 segments.append(cur)
                 cur = _Segment("main", h.end)
@@ -749,7 +755,7 @@ class RuleAnalyzer:
                     continue
                 # a supporting verb right before another stance word defers to it: "we support a
                 # ban" is the ban, "they propose to resume" the resumption
-                if m.pol > 0 and close and GOVERNOR in h.roles:
+                if m.pol > 0 and close and GOVERNOR in h.roles and not (nxt is not None and _cue_between(cue_pos, h.end, nxt.start)):
                     continue
                 # a post-posed judgement carries its own negation ("is not a priority"); only a negator
                 # right before it turns it ("would not be a mistake"), not one of an earlier predicate
