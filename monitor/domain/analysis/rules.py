@@ -137,6 +137,15 @@ _WARN_VERBS = _words("warn warns warned warning")
 _WARN_SPAN = 40  # characters between "warn" and the "against" that names what is warned against
 _FORCE_NOUN = frozenset((THREAT, CUE))
 _NOT_NOUN = frozenset((STANCE, NEG, BOUND, COMMA, COND, SUB, THREAT))  # a noun phrase ends here
+# after a comma, a subject of one to five words (not a preposition, subordinator or pronoun that
+# continues the clause) and a finite auxiliary: the comma starts a new clause
+_NEW_CLAUSE = re.compile(
+    r"\s*(?:and\s+|so\s+)?(?!(?:as|if|when|whether|which|who|whom|whose|that|in|on|at|for|with|of|to|by|from|"
+    r"including|although|though|since|because|after|before|until|unless|while|where|once|even|not|nor|or|"
+    r"but|then|than|what|how|why)\b)(?:[A-Za-z][\w'-]*\s+){1,5}?"
+    r"(?:has|have|had|will|would|shall|may|might|can|could|must|is|are|was|were|does|do|did)\s"
+)
+_SCOPED = frozenset((NEG, HEDGE))  # what a new clause after a comma keeps out of its scope
 _PURPOSE = frozenset(("in support of",))  # after a comma: why the act is done, not a stance
 _CLAIM_ROLES = frozenset((CUE, STANCE, REAFFIRM, CHANGE, THREAT))  # what a claim or relation needs
 
@@ -414,7 +423,7 @@ class RuleAnalyzer:
         segments: list[_Segment] = []
         cur = _Segment("main", s0)
         after_comma = False
-        for h in hits:
+        for i, h in enumerate(hits):
             role = h.role
             if after_comma and h.text in _PURPOSE and cur.kind == "main":
                 # ", in support of stable oil markets": a trailing purpose adjunct, not a stance
@@ -426,6 +435,11 @@ class RuleAnalyzer:
                 continue
             if role == COMMA:
                 if cur.kind != "main" and cur.close_at_comma:
+                    segments.append(cur)
+                    cur = _Segment("main", h.end)
+                elif cur.kind == "main" and _scoped_around(cur.hits, hits, i) and _NEW_CLAUSE.match(cased, h.end):
+                    # ", Russia has decided to resume ...", ", and vessels may leave port": a new subject
+                    # and its verb start a clause; negation and hedges before the comma stay behind
                     segments.append(cur)
                     cur = _Segment("main", h.end)
                 else:
@@ -934,6 +948,18 @@ class RuleAnalyzer:
     def _intensity_for_flip(self, raw: _Raw) -> float:
         spec = self._topics[raw.topic]
         return spec.intensity.get(raw.pol, 0.0)
+
+
+def _scoped_around(before: list[Hit], hits: list[Hit], i: int) -> bool:
+    """A negator or hedge in the clause so far, or between this comma and the next one."""
+    if any(x.role in _SCOPED for x in before):
+        return True
+    for x in hits[i + 1 :]:
+        if x.role in _SCOPED:
+            return True
+        if x.role in (COMMA, BOUND):
+            return False
+    return False
 
 
 def _negations(negs: list[Hit], seg_start: int, pos: int) -> int:
