@@ -146,6 +146,12 @@ _NEW_CLAUSE = re.compile(
     r"(?:has|have|had|will|would|shall|may|might|can|could|must|is|are|was|were|does|do|did)\s"
 )
 _SCOPED = frozenset((NEG, HEDGE))  # what a new clause after a comma keeps out of its scope
+# verbs whose infinitive is their object: "going to ease" is no purpose clause like "(in order) to ease"
+_TO_HEADS = _words(
+    "going want wants wanted plan plans planned intend intends intended need needs needed decided decide "
+    "decides agreed agree agrees ready prepared willing able unable refuse refuses refused seek seeks sought "
+    "have has had"
+)
 _PURPOSE = frozenset(("in support of",))  # after a comma: why the act is done, not a stance
 _CLAIM_ROLES = frozenset((CUE, STANCE, REAFFIRM, CHANGE, THREAT))  # what a claim or relation needs
 
@@ -428,6 +434,14 @@ class RuleAnalyzer:
             if after_comma and h.text in _PURPOSE and cur.kind == "main":
                 # ", in support of stable oil markets": a trailing purpose adjunct, not a stance
                 role = SUB
+            elif role == SUB and h.text.startswith("to ") and _word_before(cased, h.start) in _TO_HEADS:
+                # "is not going to ease the sanctions": an infinitive after a verb, not a purpose clause
+                inner = [x for x in self._lexicon.scan(low[h.start + 3 : h.end]) if x.start == 0]
+                if not inner:
+                    continue
+                x = inner[0]
+                h = Hit(h.start + 3, h.end, x.text, x.meanings, x.roles)
+                role = h.role
             after_comma = role == COMMA
             if role == BOUND:
                 segments.append(cur)
@@ -641,6 +655,7 @@ class RuleAnalyzer:
                     continuity.append((h, -1))
         if permit and hedges:
             hedges = [x for x in hedges if x not in _DEONTIC]
+        commas = [h.start for h in seg.hits if h.role == COMMA] if negs else []
         voted = bool(votes_raw or continuity)
         generic = [v for v in votes_raw if v[1].topic is None] if len(votes_raw) > 1 else votes_raw
         if threats:
@@ -746,7 +761,7 @@ class RuleAnalyzer:
                     # the predicate of a stop named as a noun: "the ban on imports will be lifted" undoes
                     # it, "the ban will stay in place" confirms it, "will not stay" undoes it
                     prev_pol, prev_hit = votes[-1]
-                    between = _negations(negs, prev_hit.end, h.start) + (1 if REVERSER in h.roles else 0)
+                    between = _negations(negs, prev_hit.end, h.start, commas) + (1 if REVERSER in h.roles else 0)
                     if between % 2:
                         votes[-1] = (-prev_pol, prev_hit)
                         noun_led[-1] = False
@@ -774,7 +789,7 @@ class RuleAnalyzer:
                 # a post-posed judgement carries its own negation ("is not a priority"); only a negator
                 # right before it turns it ("would not be a mistake"), not one of an earlier predicate
                 neg_from = max(seg.start, h.start - _EVAL_NEG_SPAN) if EVALUATOR in h.roles else seg.start
-                n = _negations(negs, neg_from, h.start) + ops
+                n = _negations(negs, neg_from, h.start, commas) + ops
                 led = by_noun or NEG_NOUN in h.roles
                 ops, by_noun = 0, False
                 if n:
@@ -789,7 +804,7 @@ class RuleAnalyzer:
                 votes.append((pol_vote, h))
                 noun_led.append(led)
             for h, sign in continuity:
-                n = _negations(negs, seg.start, h.start)
+                n = _negations(negs, seg.start, h.start, commas)
                 same = sign if n % 2 == 0 else -sign
                 if n:
                     neg_used.extend(x.text for x in negs if x.start < h.start)
@@ -950,6 +965,11 @@ class RuleAnalyzer:
         return spec.intensity.get(raw.pol, 0.0)
 
 
+def _word_before(text: str, pos: int) -> str:
+    head = text[max(0, pos - 24) : pos].rstrip()
+    return head.rsplit(" ", 1)[-1].lower() if head else ""
+
+
 def _scoped_around(before: list[Hit], hits: list[Hit], i: int) -> bool:
     """A negator or hedge in the clause so far, or between this comma and the next one."""
     if any(x.role in _SCOPED for x in before):
@@ -962,12 +982,14 @@ def _scoped_around(before: list[Hit], hits: list[Hit], i: int) -> bool:
     return False
 
 
-def _negations(negs: list[Hit], seg_start: int, pos: int) -> int:
+def _negations(negs: list[Hit], seg_start: int, pos: int, commas: list[int] = []) -> int:  # noqa: B006
     n = 0
     for h in negs:
         if seg_start <= h.start < pos:
             if h.text == "without" and pos - h.end > _WITHOUT_SCOPE:
                 continue
+            if h.text == "no" and commas and any(h.end <= c < pos for c in commas):
+                continue  # "no sanctions relief for the regime, and the restrictions remain": "no" negates its noun
             n += 1
     return n
 
