@@ -152,6 +152,8 @@ _TO_HEADS = _words(
     "decides agreed agree agrees ready prepared willing able unable refuse refuses refused seek seeks sought "
     "have has had"
 )
+_ARTICLE = _words("article articles")
+_INVERTED_IF = ("should ",)  # a sentence opening with "Should X ..." states a condition
 _PURPOSE = frozenset(("in support of",))  # after a comma: why the act is done, not a stance
 _CLAIM_ROLES = frozenset((CUE, STANCE, REAFFIRM, CHANGE, THREAT))  # what a claim or relation needs
 
@@ -428,6 +430,9 @@ class RuleAnalyzer:
         # -- clauses
         segments: list[_Segment] = []
         cur = _Segment("main", s0)
+        if low.startswith(_INVERTED_IF, s0):
+            # "Should the United States enter this war, ...": an inverted condition up to the comma
+            cur = _Segment(COND, s0, close_at_comma=True)
         after_comma = False
         for i, h in enumerate(hits):
             role = h.role
@@ -542,6 +547,8 @@ class RuleAnalyzer:
         for h in hits:
             role = h.role
             if h.roles & _REPORT_SOURCES:
+                if h.text in _ARTICLE and cased[h.end : h.end + 2].strip()[:1].isdigit():
+                    continue  # "Article 51 of the UN Charter": a legal article, not a press one
                 src = h
                 break
             if role == REPORT_VERB and h.text in _NAMED_REPORT_VERBS:
@@ -839,6 +846,8 @@ class RuleAnalyzer:
                 and not continuity  # "no amendments to our doctrine": the negator is the change word's
                 and topic in cue_pos
                 and negs[0].start < cue_pos[topic][0]
+                # "that does not mean the question of legitimacy has gone away": no denial of the topic
+                and not sentence.startswith(" mean", negs[0].end)
                 and (negs[0].text not in _NEG_SUBJECTS or cue_pos[topic][0] - negs[0].end <= _NEG_TOPIC_GAP)
                 and (not multi or topic in near_pos)
             ):
