@@ -153,7 +153,6 @@ _TO_HEADS = _words(
     "have has had"
 )
 _ARTICLE = _words("article articles")
-_INVERTED_IF = ("should ",)  # a sentence opening with "Should X ..." states a condition
 _PURPOSE = frozenset(("in support of",))  # after a comma: why the act is done, not a stance
 _CLAIM_ROLES = frozenset((CUE, STANCE, REAFFIRM, CHANGE, THREAT))  # what a claim or relation needs
 
@@ -430,9 +429,6 @@ class RuleAnalyzer:
         # -- clauses
         segments: list[_Segment] = []
         cur = _Segment("main", s0)
-        if low.startswith(_INVERTED_IF, s0):
-            # "Should the United States enter this war, ...": an inverted condition up to the comma
-            cur = _Segment(COND, s0, close_at_comma=True)
         after_comma = False
         for i, h in enumerate(hits):
             role = h.role
