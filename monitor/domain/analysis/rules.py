@@ -142,7 +142,7 @@ _NOT_NOUN = frozenset((STANCE, NEG, BOUND, COMMA, COND, SUB, THREAT))  # a noun 
 _NEW_CLAUSE = re.compile(
     r"\s*(?:and\s+|so\s+)?(?!(?:as|if|when|whether|which|who|whom|whose|that|in|on|at|for|with|of|to|by|from|"
     r"including|although|though|since|because|after|before|until|unless|while|where|once|even|not|nor|or|"
-    r"but|then|than|what|how|why)\b)(?:[A-Za-z][\w'-]*\s+){1,5}?"
+    r"but|then|than|what|how|why)\b)([A-Za-z][\w'-]*)\s+(?:(?!(?:and|or|nor)\b)[A-Za-z][\w'-]*\s+){0,4}?"
     r"(?:has|have|had|will|would|shall|may|might|can|could|must|is|are|was|were|does|do|did)\s"
 )
 _SCOPED = frozenset((NEG, HEDGE))  # what a new clause after a comma keeps out of its scope
@@ -153,6 +153,9 @@ _TO_HEADS = _words(
     "have has had"
 )
 _ARTICLE = _words("article articles")
+_PRONOUNS = _words("it they this that these those we he she i you its their our")
+# a comma that ends what a determiner "no" negates: a conjunction or a new clause follows, not a list
+_CLAUSE_COMMA = re.compile(r"\s*(?:and|but|while|so|yet|whereas)\b")
 _PURPOSE = frozenset(("in support of",))  # after a comma: why the act is done, not a stance
 _CLAIM_ROLES = frozenset((CUE, STANCE, REAFFIRM, CHANGE, THREAT))  # what a claim or relation needs
 
@@ -162,6 +165,7 @@ class _Segment:
     kind: str  # main | cond | sub
     start: int
     close_at_comma: bool = False
+    named_subject: bool = False  # opened after a comma by a subject that is no pronoun: it inherits no topic
     hits: list[Hit] = field(default_factory=list)
 
 
@@ -452,11 +456,12 @@ class RuleAnalyzer:
                 if cur.kind != "main" and cur.close_at_comma:
                     segments.append(cur)
                     cur = _Segment("main", h.end)
-                elif cur.kind == "main" and _scoped_around(cur.hits, hits, i) and _NEW_CLAUSE.match(cased, h.end):
+                elif cur.kind == "main" and _scoped_around(cur.hits, hits, i) and (m := _NEW_CLAUSE.match(cased, h.end)):
                     # ", Russia has decided to resume ...", ", and vessels may leave port": a new subject
-                    # and its verb start a clause; negation and hedges before the comma stay behind
+                    # and its verb start a clause; negation and hedges before the comma stay behind, and
+                    # a named subject ("the offensive will continue") takes no topic from before the comma
                     segments.append(cur)
-                    cur = _Segment("main", h.end)
+                    cur = _Segment("main", h.end, named_subject=m.group(1).lower() not in _PRONOUNS)
                 else:
                     cur.hits.append(h)
                 continue
@@ -658,7 +663,9 @@ class RuleAnalyzer:
                     continuity.append((h, -1))
         if permit and hedges:
             hedges = [x for x in hedges if x not in _DEONTIC]
-        commas = [h.start for h in seg.hits if h.role == COMMA] if negs else []
+        commas = (
+            [h.start for h in seg.hits if h.role == COMMA and _CLAUSE_COMMA.match(sentence, h.end)] if negs else []
+        )
         voted = bool(votes_raw or continuity)
         generic = [v for v in votes_raw if v[1].topic is None] if len(votes_raw) > 1 else votes_raw
         if threats:
@@ -667,7 +674,7 @@ class RuleAnalyzer:
         topics: list[tuple[str, str]]  # (topic id, key)
         if own_topics:
             topics = [(t, self._key(t, objects)) for t in own_topics]
-        elif inherited:
+        elif inherited and not seg.named_subject:
             topics = [(k.split(":", 1)[0], k) for k in inherited]
             carried = True
         elif threats and self._implied_threat_topic([], threats, conditional) is not None:
