@@ -153,7 +153,7 @@ _TO_HEADS = _words(
     "have has had"
 )
 _ARTICLE = _words("article articles")
-_PRONOUNS = _words("it they this that these those we he she i you its their our")
+_PRONOUNS = _words("it they this that these those we he she i you")
 # a comma that ends what a determiner "no" negates: a conjunction or a new clause follows, not a list
 _CLAUSE_COMMA = re.compile(r"\s*(?:and|but|while|so|yet|whereas)\b")
 _PURPOSE = frozenset(("in support of",))  # after a comma: why the act is done, not a stance
@@ -294,6 +294,7 @@ class RuleAnalyzer:
         b.add_all(data["questions"], Meaning(QUESTION))
         b.add_all(data["own_subjects"], Meaning(OWN))
         b.add_all(data["neutral"], Meaning(NEUTRAL))
+        b.add_all(data["opaque"], Meaning(NEUTRAL, value=1.0))
         b.add_all(data["scenario"], Meaning(SCENARIO))
         b.add_all(data["governors"], Meaning(GOVERNOR))
         b.add_all(data["neg_nouns"], Meaning(NEG_NOUN))
@@ -461,7 +462,7 @@ class RuleAnalyzer:
                     # and its verb start a clause; negation and hedges before the comma stay behind, and
                     # a named subject ("the offensive will continue") takes no topic from before the comma
                     segments.append(cur)
-                    cur = _Segment("main", h.end, named_subject=m.group(1).lower() not in _PRONOUNS)
+                    cur = _Segment("main", h.end, named_subject=_PRONOUNS.isdisjoint(m.group(0).lower().split()))
                 else:
                     cur.hits.append(h)
                 continue
@@ -490,6 +491,7 @@ class RuleAnalyzer:
         first_raw = len(raws)
         sentence_threat = 0.0
         threat_cue = ""
+        cond_keys: list[str] = []
         for seg in segments:
             if seg.kind == "main":
                 for h in seg.hits:
@@ -530,6 +532,23 @@ class RuleAnalyzer:
             if keys:
                 prev = keys
                 prev_cond = seg.kind == COND
+                if seg.kind == COND:
+                    cond_keys.extend(k for k in keys if k not in cond_keys)
+        if sentence_threat <= _THREAT_ACT and cond_keys and region is None:
+            # "if they let Ukraine strike with long-range weapons, NATO countries are at war with us": an
+            # act of force threatened on a condition speaks to the topics the condition names
+            claimed = {r.key for r in raws[first_raw:]}
+            for k in cond_keys:
+                topic = k.split(":", 1)[0]
+                spec = self._topics.get(topic)
+                if k in claimed or spec is None or spec.trigger_frame:
+                    continue
+                raws.append(_Raw(
+                    key=k, topic=topic, pol=spec.threat, explicit=False, confidence=0.6,
+                    intensity=min(spec.intensity.get(spec.threat, 0.0), sentence_threat), modality=Modality.CONDITIONAL,
+                    category="explicit_threat", pos=0, sentence=sentence, cues=[threat_cue], neg_cues=[],
+                    mod_cues=[], magnitude=None,
+                ))
         if sentence_threat <= _SENTENCE_THREAT:
             for raw in raws[first_raw:]:
                 spec = self._topics[raw.topic]
