@@ -669,6 +669,8 @@ class RuleAnalyzer:
                     amp += m.value
                     amp_cues.append(h.text)
                 elif r == HEDGE:
+                    if h.text == "may" and h.start > 0 and sentence.startswith("May", h.start):
+                        continue  # "from May", "until 5 May": the month, not a hedge
                     hedges.append(h.text)
                 elif r == PERMIT:
                     permit = True
