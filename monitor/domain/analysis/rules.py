@@ -707,6 +707,12 @@ class RuleAnalyzer:
         # energy sector are lifted" the restrictions are lifted, not the energy
         # "against" right after a threat or topic noun is a preposition ("a ground offensive against")
         prepositions = _prepositions(seg.hits) if against else _NO_POSITIONS
+        # "the missiles the UK has supplied are for use within Ukraine": a stance verb in an object
+        # relative clause after its topic noun describes a past act, not the stance of the clause
+        if " ha" in sentence:
+            relative = _relatives(seg.hits, sentence)
+            if relative:
+                prepositions = prepositions | relative
         # the topic each generic stance word attaches to, computed once per word
         nearest: dict[int, str | None] = {}
         near_pos = cue_pos
@@ -1072,6 +1078,18 @@ _CONTAINERS = _words(
     "exports export shipments shipment deliveries delivery supplies supply imports flows transit "
     "purchases purchase cargoes cargo consignments"
 )
+
+
+_RELATIVE = re.compile(r"\s+(?:the\s+|our\s+|its\s+|their\s+)?[\w'-]+(?:\s+[\w'-]+)?\s+(?:has|have|had)\s+$")
+
+
+def _relatives(hits: list[Hit], sentence: str) -> frozenset[int]:
+    """Stance words right after "<topic noun> <subject> has": "the missiles the UK has supplied"."""
+    return frozenset(
+        h.start for prev_h, h in pairwise(hits)
+        if CUE in prev_h.roles and STANCE in h.roles and h.start - prev_h.end <= 30
+        and _RELATIVE.match(sentence, prev_h.end, h.start) is not None
+    )
 
 
 def _prepositions(hits: list[Hit]) -> frozenset[int]:
