@@ -153,7 +153,10 @@ _TO_HEADS = _words(
     "have has had"
 )
 _ARTICLE = _words("article articles")
-_PRONOUNS = _words("it they this that these those we he she i you")
+_PRONOUNS = _words(
+    "it they this that these those we he she i you nobody nothing none everyone everybody everything anyone "
+    "anything someone somebody something all both"
+)
 # a comma that ends what a determiner "no" negates: a conjunction or a new clause follows, not a list
 _CLAUSE_COMMA = re.compile(r"\s*(?:and|but|while|so|yet|whereas)\b")
 _PURPOSE = frozenset(("in support of",))  # after a comma: why the act is done, not a stance
