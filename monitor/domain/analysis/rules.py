@@ -438,6 +438,7 @@ class RuleAnalyzer:
         segments: list[_Segment] = []
         cur = _Segment("main", s0)
         after_comma = False
+        scoped: bool | None = None  # the sentence has a negator or hedge (computed at its first comma)
         for i, h in enumerate(hits):
             role = h.role
             if after_comma and h.text in _PURPOSE and cur.kind == "main":
@@ -460,7 +461,12 @@ class RuleAnalyzer:
                 if cur.kind != "main" and cur.close_at_comma:
                     segments.append(cur)
                     cur = _Segment("main", h.end)
-                elif cur.kind == "main" and _scoped_around(cur.hits, hits, i) and (m := _NEW_CLAUSE.match(cased, h.end)):
+                elif (
+                    cur.kind == "main"
+                    and (scoped if scoped is not None else (scoped := _any_scoped(hits)))
+                    and _scoped_around(cur.hits, hits, i)
+                    and (m := _NEW_CLAUSE.match(cased, h.end))
+                ):
                     # ", Russia has decided to resume ...", ", and vessels may leave port": a new subject
                     # and its verb start a clause; negation and hedges before the comma stay behind, and
                     # a named subject ("the offensive will continue") takes no topic from before the comma
@@ -1010,6 +1016,10 @@ class RuleAnalyzer:
 def _word_before(text: str, pos: int) -> str:
     head = text[max(0, pos - 24) : pos].rstrip()
     return head.rsplit(" ", 1)[-1].lower() if head else ""
+
+
+def _any_scoped(hits: list[Hit]) -> bool:
+    return any(x.role in _SCOPED for x in hits)
 
 
 def _scoped_around(before: list[Hit], hits: list[Hit], i: int) -> bool:
