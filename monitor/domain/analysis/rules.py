@@ -500,7 +500,7 @@ class RuleAnalyzer:
         first_raw = len(raws)
         sentence_threat = 0.0
         threat_cue = ""
-        cond_keys: list[str] = []
+        cond_segs: list[tuple[_Segment, list[str], dict[str, list[int]] | None]] = []
         for seg in segments:
             if seg.kind == "main":
                 for h in seg.hits:
@@ -542,15 +542,20 @@ class RuleAnalyzer:
                 prev = keys
                 prev_cond = seg.kind == COND
                 if seg.kind == COND:
-                    cond_keys.extend(k for k in keys if k not in cond_keys)
-        if sentence_threat <= _THREAT_ACT and cond_keys and region is None:
+                    cond_segs.append((seg, own_topics, heads))
+        if sentence_threat <= _THREAT_ACT and cond_segs and region is None:
             # "if they let Ukraine strike with long-range weapons, NATO countries are at war with us": an
-            # act of force threatened on a condition speaks to the topics the condition names
+            # act of force threatened on a condition that affirms a topic the threat opposes (supplies,
+            # membership) opposes that topic; "if the ceasefire is violated, we will strike" does not
             claimed = {r.key for r in raws[first_raw:]}
+            cond_keys: list[str] = []
+            for cseg, ctopics, cheads in cond_segs:
+                made, _ = self._claims(cseg, ctopics, (), objects, True, sentence, [], cheads)
+                cond_keys.extend(r.key for r in made if r.pol is _PRO and r.explicit and r.key not in cond_keys)
             for k in cond_keys:
                 topic = k.split(":", 1)[0]
                 spec = self._topics.get(topic)
-                if k in claimed or spec is None or spec.trigger_frame:
+                if k in claimed or spec is None or spec.trigger_frame or spec.threat is not _CONTRA:
                     continue
                 raws.append(_Raw(
                     key=k, topic=topic, pol=spec.threat, explicit=False, confidence=0.6,
