@@ -203,15 +203,20 @@ def _escalation(prior: TopicStance, claim: Claim, cfg: EngineConfig) -> str:
 
 def _stance(claim: Claim, ref: StatementRef, *, support: int, prior: TopicStance | None = None) -> TopicStance:
     magnitude = claim.magnitude
+    basis = ref
     if magnitude is None and prior is not None:
         magnitude = prior.magnitude
+        if magnitude is not None:
+            # a restatement without a rate keeps the statement that set the rate as the basis an
+            # escalation of the rate is compared with ("doubled from 25 to 50 percent")
+            basis = prior.basis
     return build(TopicStance, {
         "topic": claim.topic,
         "polarity": claim.polarity,
         "intensity": claim.intensity,
         "category": claim.category,
         "confidence": max(claim.confidence, prior.confidence) if prior is not None else claim.confidence,
-        "basis": ref,
+        "basis": basis,
         "support": support,
         "last_statement_id": ref.id,
         "cues": claim.cues[:6],

@@ -132,8 +132,10 @@ def _inherit_topic_cues(phrases: dict[str, list[Meaning]]) -> None:
         else:
             literal[words] = cues
     for phrase, meanings in phrases.items():
-        if any(m.role == CUE for m in meanings):
-            continue  # a cue of its own: "nuclear weapons" must not also name arms supplies
+        if any(m.role == CUE or (m.role == NEUTRAL and m.value) for m in meanings):
+            # a cue of its own: "nuclear weapons" must not also name arms supplies; an opaque phrase
+            # ("internationally recognised") swallows the cue inside it
+            continue
         threat = any(m.role == THREAT for m in meanings)
         words = tuple(phrase.rstrip("*").split())
         n = len(words)

@@ -104,7 +104,7 @@ _TRIGGER_SPAN = 24  # characters after "response"/"countermeasures" naming what 
 # the preposition that introduces what is responded to, after the cue or as its last word
 _TRIGGER_PREP = re.compile(r"\s+(?:\w+ly\s+)?(?:to|against|for|on|over|at)\b", re.IGNORECASE)  # "respond harshly to"
 _TRIGGER_END = re.compile(r"\b(?:to|against|for|on|over|at)$")
-_OPERATOR_GAP = 25  # characters between a negative stance word and the stance word it governs
+_OPERATOR_GAP = 30  # characters between a negative stance word and the stance word it governs
 _REPORT_SOURCES = frozenset((REPORT_NOUN, OTHER_SOURCE))
 _NO_POSITIONS: frozenset[int] = frozenset()
 # characters between a negating subject and the topic it denies without a stance word: "no one
@@ -137,6 +137,29 @@ _WARN_VERBS = _words("warn warns warned warning")
 _WARN_SPAN = 40  # characters between "warn" and the "against" that names what is warned against
 _FORCE_NOUN = frozenset((THREAT, CUE))
 _NOT_NOUN = frozenset((STANCE, NEG, BOUND, COMMA, COND, SUB, THREAT))  # a noun phrase ends here
+# after a comma, a subject of one to five words (not a preposition, subordinator or pronoun that
+# continues the clause) and a finite auxiliary: the comma starts a new clause
+_NEW_CLAUSE = re.compile(
+    r"\s*(?:and\s+|so\s+)?(?!(?:as|if|when|whether|which|who|whom|whose|that|in|on|at|for|with|of|to|by|from|"
+    r"including|although|though|since|because|after|before|until|unless|while|where|once|even|not|nor|or|"
+    r"but|then|than|what|how|why)\b)([A-Za-z][\w'-]*)\s+(?:(?!(?:and|or|nor)\b)[A-Za-z][\w'-]*\s+){0,4}?"
+    r"(?:has|have|had|will|would|shall|may|might|can|could|must|is|are|was|were|does|do|did)\s"
+)
+_SCOPED = frozenset((NEG, HEDGE))  # what a new clause after a comma keeps out of its scope
+# verbs whose infinitive is their object: "going to ease" is no purpose clause like "(in order) to ease"
+_TO_HEADS = _words(
+    "going want wants wanted plan plans planned intend intends intended need needs needed decided decide "
+    "decides agreed agree agrees ready prepared willing able unable refuse refuses refused seek seeks sought "
+    "have has had"
+)
+_ARTICLE = _words("article articles")
+_PRONOUNS = _words(
+    "it they this that these those we he she i you nobody nothing none everyone everybody everything anyone "
+    "anything someone somebody something all both"
+)
+# a comma that ends what a determiner "no" negates: a conjunction or a new clause follows, not a list
+_CLAUSE_COMMA = re.compile(r"\s*(?:and|but|while|so|yet|whereas)\b")
+_PURPOSE = frozenset(("in support of",))  # after a comma: why the act is done, not a stance
 _CLAIM_ROLES = frozenset((CUE, STANCE, REAFFIRM, CHANGE, THREAT))  # what a claim or relation needs
 
 
@@ -145,6 +168,7 @@ class _Segment:
     kind: str  # main | cond | sub
     start: int
     close_at_comma: bool = False
+    named_subject: bool = False  # opened after a comma by a subject that is no pronoun: it inherits no topic
     hits: list[Hit] = field(default_factory=list)
 
 
@@ -273,6 +297,7 @@ class RuleAnalyzer:
         b.add_all(data["questions"], Meaning(QUESTION))
         b.add_all(data["own_subjects"], Meaning(OWN))
         b.add_all(data["neutral"], Meaning(NEUTRAL))
+        b.add_all(data["opaque"], Meaning(NEUTRAL, value=1.0))
         b.add_all(data["scenario"], Meaning(SCENARIO))
         b.add_all(data["governors"], Meaning(GOVERNOR))
         b.add_all(data["neg_nouns"], Meaning(NEG_NOUN))
@@ -412,8 +437,22 @@ class RuleAnalyzer:
         # -- clauses
         segments: list[_Segment] = []
         cur = _Segment("main", s0)
-        for h in hits:
+        after_comma = False
+        scoped: bool | None = None  # the sentence has a negator or hedge (computed at its first comma)
+        for i, h in enumerate(hits):
             role = h.role
+            if after_comma and h.text in _PURPOSE and cur.kind == "main":
+                # ", in support of stable oil markets": a trailing purpose adjunct, not a stance
+                role = SUB
+            elif role == SUB and h.text.startswith("to ") and _word_before(cased, h.start) in _TO_HEADS:
+                # "is not going to ease the sanctions": an infinitive after a verb, not a purpose clause
+                inner = [x for x in self._lexicon.scan(low[h.start + 3 : h.end]) if x.start == 0]
+                if not inner:
+                    continue
+                x = inner[0]
+                h = Hit(h.start + 3, h.end, x.text, x.meanings, x.roles)
+                role = h.role
+            after_comma = role == COMMA
             if role == BOUND:
                 segments.append(cur)
                 cur = _Segment("main", h.end)
@@ -422,6 +461,17 @@ class RuleAnalyzer:
                 if cur.kind != "main" and cur.close_at_comma:
                     segments.append(cur)
                     cur = _Segment("main", h.end)
+                elif (
+                    cur.kind == "main"
+                    and (scoped if scoped is not None else (scoped := _any_scoped(hits)))
+                    and _scoped_around(cur.hits, hits, i)
+                    and (m := _NEW_CLAUSE.match(cased, h.end))
+                ):
+                    # ", Russia has decided to resume ...", ", and vessels may leave port": a new subject
+                    # and its verb start a clause; negation and hedges before the comma stay behind, and
+                    # a named subject ("the offensive will continue") takes no topic from before the comma
+                    segments.append(cur)
+                    cur = _Segment("main", h.end, named_subject=_PRONOUNS.isdisjoint(m.group(0).lower().split()))
                 else:
                     cur.hits.append(h)
                 continue
@@ -450,6 +500,7 @@ class RuleAnalyzer:
         first_raw = len(raws)
         sentence_threat = 0.0
         threat_cue = ""
+        cond_segs: list[tuple[_Segment, list[str], dict[str, list[int]] | None]] = []
         for seg in segments:
             if seg.kind == "main":
                 for h in seg.hits:
@@ -490,6 +541,28 @@ class RuleAnalyzer:
             if keys:
                 prev = keys
                 prev_cond = seg.kind == COND
+                if seg.kind == COND:
+                    cond_segs.append((seg, own_topics, heads))
+        if sentence_threat <= _THREAT_ACT and cond_segs and region is None:
+            # "if they let Ukraine strike with long-range weapons, NATO countries are at war with us": an
+            # act of force threatened on a condition that affirms a topic the threat opposes (supplies,
+            # membership) opposes that topic; "if the ceasefire is violated, we will strike" does not
+            claimed = {r.key for r in raws[first_raw:]}
+            cond_keys: list[str] = []
+            for cseg, ctopics, cheads in cond_segs:
+                made, _ = self._claims(cseg, ctopics, (), objects, True, sentence, [], cheads)
+                cond_keys.extend(r.key for r in made if r.pol is _PRO and r.explicit and r.key not in cond_keys)
+            for k in cond_keys:
+                topic = k.split(":", 1)[0]
+                spec = self._topics.get(topic)
+                if k in claimed or spec is None or spec.trigger_frame or spec.threat is not _CONTRA:
+                    continue
+                raws.append(_Raw(
+                    key=k, topic=topic, pol=spec.threat, explicit=False, confidence=0.6,
+                    intensity=min(spec.intensity.get(spec.threat, 0.0), sentence_threat), modality=Modality.CONDITIONAL,
+                    category="explicit_threat", pos=0, sentence=sentence, cues=[threat_cue], neg_cues=[],
+                    mod_cues=[], magnitude=None,
+                ))
         if sentence_threat <= _SENTENCE_THREAT:
             for raw in raws[first_raw:]:
                 spec = self._topics[raw.topic]
@@ -508,6 +581,8 @@ class RuleAnalyzer:
         for h in hits:
             role = h.role
             if h.roles & _REPORT_SOURCES:
+                if h.text in _ARTICLE and cased[h.end : h.end + 2].strip()[:1].isdigit():
+                    continue  # "Article 51 of the UN Charter": a legal article, not a press one
                 src = h
                 break
             if role == REPORT_VERB and h.text in _NAMED_REPORT_VERBS:
@@ -608,6 +683,8 @@ class RuleAnalyzer:
                     amp += m.value
                     amp_cues.append(h.text)
                 elif r == HEDGE:
+                    if h.text == "may" and h.start > 0 and sentence.startswith("May", h.start):
+                        continue  # "from May", "until 5 May": the month, not a hedge
                     hedges.append(h.text)
                 elif r == PERMIT:
                     permit = True
@@ -621,6 +698,9 @@ class RuleAnalyzer:
                     continuity.append((h, -1))
         if permit and hedges:
             hedges = [x for x in hedges if x not in _DEONTIC]
+        commas = (
+            [h.start for h in seg.hits if h.role == COMMA and _CLAUSE_COMMA.match(sentence, h.end)] if negs else []
+        )
         voted = bool(votes_raw or continuity)
         generic = [v for v in votes_raw if v[1].topic is None] if len(votes_raw) > 1 else votes_raw
         if threats:
@@ -629,7 +709,7 @@ class RuleAnalyzer:
         topics: list[tuple[str, str]]  # (topic id, key)
         if own_topics:
             topics = [(t, self._key(t, objects)) for t in own_topics]
-        elif inherited:
+        elif inherited and not seg.named_subject:
             topics = [(k.split(":", 1)[0], k) for k in inherited]
             carried = True
         elif threats and self._implied_threat_topic([], threats, conditional) is not None:
@@ -641,6 +721,12 @@ class RuleAnalyzer:
         # energy sector are lifted" the restrictions are lifted, not the energy
         # "against" right after a threat or topic noun is a preposition ("a ground offensive against")
         prepositions = _prepositions(seg.hits) if against else _NO_POSITIONS
+        # "the missiles the UK has supplied are for use within Ukraine": a stance verb in an object
+        # relative clause after its topic noun describes a past act, not the stance of the clause
+        if " ha" in sentence:
+            relative = _relatives(seg.hits, sentence)
+            if relative:
+                prepositions = prepositions | relative
         # the topic each generic stance word attaches to, computed once per word
         nearest: dict[int, str | None] = {}
         near_pos = cue_pos
@@ -726,7 +812,7 @@ class RuleAnalyzer:
                     # the predicate of a stop named as a noun: "the ban on imports will be lifted" undoes
                     # it, "the ban will stay in place" confirms it, "will not stay" undoes it
                     prev_pol, prev_hit = votes[-1]
-                    between = _negations(negs, prev_hit.end, h.start) + (1 if REVERSER in h.roles else 0)
+                    between = _negations(negs, prev_hit.end, h.start, commas) + (1 if REVERSER in h.roles else 0)
                     if between % 2:
                         votes[-1] = (-prev_pol, prev_hit)
                         noun_led[-1] = False
@@ -749,12 +835,12 @@ class RuleAnalyzer:
                     continue
                 # a supporting verb right before another stance word defers to it: "we support a
                 # ban" is the ban, "they propose to resume" the resumption
-                if m.pol > 0 and close and GOVERNOR in h.roles:
+                if m.pol > 0 and close and GOVERNOR in h.roles and not (nxt is not None and _cue_between(cue_pos, h.end, nxt.start)):
                     continue
                 # a post-posed judgement carries its own negation ("is not a priority"); only a negator
                 # right before it turns it ("would not be a mistake"), not one of an earlier predicate
                 neg_from = max(seg.start, h.start - _EVAL_NEG_SPAN) if EVALUATOR in h.roles else seg.start
-                n = _negations(negs, neg_from, h.start) + ops
+                n = _negations(negs, neg_from, h.start, commas) + ops
                 led = by_noun or NEG_NOUN in h.roles
                 ops, by_noun = 0, False
                 if n:
@@ -769,7 +855,7 @@ class RuleAnalyzer:
                 votes.append((pol_vote, h))
                 noun_led.append(led)
             for h, sign in continuity:
-                n = _negations(negs, seg.start, h.start)
+                n = _negations(negs, seg.start, h.start, commas)
                 same = sign if n % 2 == 0 else -sign
                 if n:
                     neg_used.extend(x.text for x in negs if x.start < h.start)
@@ -804,6 +890,8 @@ class RuleAnalyzer:
                 and not continuity  # "no amendments to our doctrine": the negator is the change word's
                 and topic in cue_pos
                 and negs[0].start < cue_pos[topic][0]
+                # "that does not mean the question of legitimacy has gone away": no denial of the topic
+                and not sentence.startswith(" mean", negs[0].end)
                 and (negs[0].text not in _NEG_SUBJECTS or cue_pos[topic][0] - negs[0].end <= _NEG_TOPIC_GAP)
                 and (not multi or topic in near_pos)
             ):
@@ -930,12 +1018,35 @@ class RuleAnalyzer:
         return spec.intensity.get(raw.pol, 0.0)
 
 
-def _negations(negs: list[Hit], seg_start: int, pos: int) -> int:
+def _word_before(text: str, pos: int) -> str:
+    head = text[max(0, pos - 24) : pos].rstrip()
+    return head.rsplit(" ", 1)[-1].lower() if head else ""
+
+
+def _any_scoped(hits: list[Hit]) -> bool:
+    return any(x.role in _SCOPED for x in hits)
+
+
+def _scoped_around(before: list[Hit], hits: list[Hit], i: int) -> bool:
+    """A negator or hedge in the clause so far, or between this comma and the next one."""
+    if any(x.role in _SCOPED for x in before):
+        return True
+    for x in hits[i + 1 :]:
+        if x.role in _SCOPED:
+            return True
+        if x.role in (COMMA, BOUND):
+            return False
+    return False
+
+
+def _negations(negs: list[Hit], seg_start: int, pos: int, commas: list[int] = []) -> int:  # noqa: B006
     n = 0
     for h in negs:
         if seg_start <= h.start < pos:
             if h.text == "without" and pos - h.end > _WITHOUT_SCOPE:
                 continue
+            if h.text == "no" and commas and any(h.end <= c < pos for c in commas):
+                continue  # "no sanctions relief for the regime, and the restrictions remain": "no" negates its noun
             n += 1
     return n
 
@@ -985,6 +1096,18 @@ _CONTAINERS = _words(
     "exports export shipments shipment deliveries delivery supplies supply imports flows transit "
     "purchases purchase cargoes cargo consignments"
 )
+
+
+_RELATIVE = re.compile(r"\s+(?:the\s+|our\s+|its\s+|their\s+)?[\w'-]+(?:\s+[\w'-]+)?\s+(?:has|have|had)\s+$")
+
+
+def _relatives(hits: list[Hit], sentence: str) -> frozenset[int]:
+    """Stance words right after "<topic noun> <subject> has": "the missiles the UK has supplied"."""
+    return frozenset(
+        h.start for prev_h, h in pairwise(hits)
+        if CUE in prev_h.roles and STANCE in h.roles and h.start - prev_h.end <= 30
+        and _RELATIVE.match(sentence, prev_h.end, h.start) is not None
+    )
 
 
 def _prepositions(hits: list[Hit]) -> frozenset[int]:
