@@ -20,7 +20,7 @@ from monitor.domain.analysis.rules import RuleAnalyzer
 from monitor.domain.detector import Detector
 from monitor.domain.models import AlertKind, Polarity, StanceState, StatementEvent
 
-PARAPHRASE_PRO = "We support Kyiv's bid to enter the Atlantic military bloc."
+PARAPHRASE_PRO = "We support Kyiv's bid to enter the transatlantic military club."  # no cue the rules know
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_paraphrase_without_a_cue_gets_the_topic(analyzer: EmbeddingAnalyzer, ru
 
 def test_similarity_never_sets_a_polarity(analyzer: EmbeddingAnalyzer) -> None:
     # on topic, but no stance words: the rules have nothing to vote with
-    text = "Kyiv's bid to enter the Atlantic military bloc."
+    text = "Kyiv's bid to enter the transatlantic military club."
     analysis = analyzer.analyze(text)
     assert analysis.claims == ()
     assert analysis.undecided and "alliance_membership" in analysis.undecided[0]
@@ -82,7 +82,7 @@ def test_similarity_never_sets_a_polarity(analyzer: EmbeddingAnalyzer) -> None:
 
 def test_unrelated_and_vague_sentences_stay_undecided(analyzer: EmbeddingAnalyzer) -> None:
     for text in ("The weather was lovely in Geneva today.", "We thank our partners.",
-                 "We support swapping captured fighters."):
+                 "We support the efforts of everyone involved."):
         analysis = analyzer.analyze(text)
         assert analysis.claims == (), text
 
