@@ -548,11 +548,11 @@ class RuleAnalyzer:
             # act of force threatened on a condition that affirms a topic the threat opposes (supplies,
             # membership) opposes that topic; "if the ceasefire is violated, we will strike" does not
             claimed = {r.key for r in raws[first_raw:]}
-            cond_keys: list[str] = []
+            affirmed: list[str] = []
             for cseg, ctopics, cheads in cond_segs:
                 made, _ = self._claims(cseg, ctopics, (), objects, True, sentence, [], cheads)
-                cond_keys.extend(r.key for r in made if r.pol is _PRO and r.explicit and r.key not in cond_keys)
-            for k in cond_keys:
+                affirmed.extend(r.key for r in made if r.pol is _PRO and r.explicit and r.key not in affirmed)
+            for k in affirmed:
                 topic = k.split(":", 1)[0]
                 spec = self._topics.get(topic)
                 if k in claimed or spec is None or spec.trigger_frame or spec.threat is not _CONTRA:
