@@ -234,9 +234,7 @@ class _InflectingBuilder(LexiconBuilder):
 
 
 # words before a container noun that make it a verb: "we will supply weapons", "they continue to export"
-_VERB_BEFORE = frozenset(
-    "will would shall can could must may might to we they i not also still never cannot won't".split()
-)
+_VERB_BEFORE = _words("will would shall can could must may might to we they i not also still never cannot won't")
 
 
 def _names(h: Hit, topic: str) -> bool:
