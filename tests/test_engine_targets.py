@@ -134,7 +134,9 @@ _GRID: list[tuple[str, list[str], list[tuple[str, str, str]], list[tuple[str, st
      [("recognise", "recognised", "recognising"), ("acknowledge", "acknowledged", "acknowledging")],
      [("reject", "rejected", "rejecting")]),
 ]
-_FRAMES = ["We will {v} {o}.", "{O} will be {vpp}.", "We have {vpp} {o}.", "We are {ving} {o}.", "We decided to {v} {o}."]
+_FRAMES = [
+    "We will {v} {o}.", "{O} will be {vpp}.", "We have {vpp} {o}.", "We are {ving} {o}.", "We decided to {v} {o}.",
+]
 
 
 def test_verb_classes_read_in_every_inflection() -> None:
