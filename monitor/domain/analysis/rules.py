@@ -833,8 +833,10 @@ class RuleAnalyzer:
                     continue
                 # a supporting verb right before another stance word defers to it: "we support a
                 # ban" is the ban, "they propose to resume" the resumption
-                across_cue = nxt is not None and _cue_between(cue_pos, h.end, nxt.start)
-                if m.pol > 0 and close and GOVERNOR in h.roles and not across_cue:
+                if (
+                    m.pol > 0 and close and GOVERNOR in h.roles
+                    and not (nxt is not None and _cue_between(cue_pos, h.end, nxt.start))
+                ):
                     continue
                 # a post-posed judgement carries its own negation ("is not a priority"); only a negator
                 # right before it turns it ("would not be a mistake"), not one of an earlier predicate
