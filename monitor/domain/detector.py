@@ -15,6 +15,7 @@ from importlib.resources.abc import Traversable
 from monitor.domain.analysis import Analysis, Analyzer
 from monitor.domain.analysis.rules import RuleAnalyzer
 from monitor.domain.analysis.text import fingerprint_text
+from monitor.domain.counterparts import SEPARATOR, Counterparts, split_key
 from monitor.domain.fast import build, replace
 from monitor.domain.ids import alert_id, digest
 from monitor.domain.models import (
@@ -40,7 +41,7 @@ _ALERT_QUOTE_CHARS = 1200
 # models and ids it builds, and the data they read.
 _DECIDING = (
     "analysis/*.py", "analysis/*.yaml", "topics/*.py", "topics/*.yaml",
-    "detector.py", "stance.py", "fast.py", "ids.py", "models.py",
+    "detector.py", "stance.py", "fast.py", "ids.py", "models.py", "counterparts.py",
 )
 
 
@@ -79,6 +80,10 @@ class Detector:
         if analyzer is None:
             analyzer = RuleAnalyzer(load_pack(self.config.topic_packs))
         self.analyzer: Analyzer = analyzer
+        # topics keyed per counterpart state ("tariffs on China" and "tariffs on Mexico" are two stances)
+        pack = getattr(analyzer, "pack", None) or load_pack(self.config.topic_packs)
+        self._per_counterpart = frozenset(t.id for t in pack.topics if t.per_counterpart)
+        self._counterparts = Counterparts.builtin()
         self._version = f"{analyzer.name}+code{ENGINE_CODE}+cfg{digest(self.config.model_dump_json(), size=6)}"
 
     @property
@@ -98,7 +103,10 @@ class Detector:
             return replace(state, {"statements": state.statements + 1}), []
         seen = (*state.seen, fp)[-cfg.seen_window :] if cfg.seen_window else ()
         analysis = self.analyze(event)
-        merged = merge_claims(analysis.claims)
+        claims = analysis.claims
+        if self._per_counterpart:
+            claims = self._keyed(claims, event.actor)
+        merged = merge_claims(claims)
         topics = dict(state.topics)
         candidates: list[tuple[Decision, Claim, TopicStance]] = []
         refs: dict[str, StatementRef] = {}
@@ -110,6 +118,8 @@ class Detector:
                     "source_url": event.source_url, "published_at": event.published_at,
                 })
             prior = topics.get(topic)
+            if prior is None and self._per_counterpart:
+                prior = self._general(state.topics, topic)  # stances from before this statement
             decision = decide(prior, claim, ref, cfg)
             if decision.stance is not None:
                 topics[topic] = decision.stance
@@ -125,6 +135,53 @@ class Detector:
             state, {"topics": topics, "seen": seen, "statements": state.statements + 1, "undecided": undecided}
         )
         return new_state, alerts
+
+    # -- counterparts ----------------------------------------------------------------------
+
+    def _keyed(self, claims: tuple[Claim, ...], actor: str) -> tuple[Claim, ...]:
+        """Claims keyed by the state their sentence is about, for topics tracked per counterpart.
+
+        Within one statement a sentence naming no state speaks of the state its other sentences
+        on the topic name, when they all name the same one ("A ban on Russian aluminium. We
+        will not let up.").
+        """
+        states: list[str | None] = []
+        named: dict[str, set[str]] = {}
+        for c in claims:
+            state = None
+            if c.topic.split(":", 1)[0] in self._per_counterpart:
+                state = self._counterparts.counterpart(c.sentence, actor)
+                if state is not None:
+                    named.setdefault(c.topic, set()).add(state)
+            states.append(state)
+        out: list[Claim] = []
+        for c, state in zip(claims, states, strict=True):
+            if state is None and len(named.get(c.topic, ())) == 1:
+                state = next(iter(named[c.topic]))
+            out.append(c if state is None else replace(c, {"topic": f"{c.topic}{SEPARATOR}{state}"}))
+        return tuple(out)
+
+    def _general(self, topics: dict[str, TopicStance], key: str) -> TopicStance | None:
+        """The stance a claim is compared with when its own key has none yet.
+
+        A claim about one state falls back to the stance stated without naming any ("we will
+        not send tanks", then "tanks will go to Ukraine"); a claim naming no state falls back to
+        the latest stance about any state. A claim about one state never meets another state's
+        stance: Finland's accession ratified is no reversal on Sweden's.
+        """
+        topic, state = split_key(key)
+        if topic.split(":", 1)[0] not in self._per_counterpart:
+            return None
+        if state is not None:
+            return topics.get(topic)
+        prefix = topic + SEPARATOR
+        named = [s for k, s in topics.items() if k.startswith(prefix)]
+        return max(named, key=lambda s: s.basis.published_at) if named else None
+
+    def _topic_name(self, key: str) -> str:
+        topic, state = split_key(key)
+        name = self.analyzer.topic_name(topic)
+        return f"{name}, {self._counterparts.display(state)}" if state else name
 
     # -- alerts ---------------------------------------------------------------------------
 
@@ -154,8 +211,8 @@ class Detector:
     def _alert(
         self, event: StatementEvent, kind: AlertKind, decision: Decision, claim: Claim, prior: TopicStance
     ) -> Alert:
-        name = self.analyzer.topic_name(claim.topic)
-        base = Severity(self.analyzer.topic_severity(claim.topic))
+        name = self._topic_name(claim.topic)
+        base = Severity(self.analyzer.topic_severity(split_key(claim.topic)[0]))
         confidence = round(min(claim.confidence, max(prior.confidence, 0.5) + 0.1, 1.0), 3)
         if kind is AlertKind.CONTRADICTION:
             rank = base.rank

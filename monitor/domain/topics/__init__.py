@@ -38,6 +38,7 @@ class TopicSpec(BaseModel):
     threat_default: bool = False
     change: Polarity | None = None
     magnitude: Literal["percent"] | None = None
+    per_counterpart: bool = False
     cues: tuple[str, ...] = ()
     pro_cues: tuple[str, ...] = ()
     contra_cues: tuple[str, ...] = ()
