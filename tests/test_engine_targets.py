@@ -19,6 +19,8 @@ OWN_2 = HERE / "cases" / "own_cases_2.jsonl"  # written for the generalised verb
 BLIND = HERE / "cases" / "blind_cases.jsonl"  # written by someone who never saw the engine
 BLIND_2 = HERE / "cases" / "blind_cases_2.jsonl"  # a second such set, by another writer
 BLIND_3 = HERE / "cases" / "blind_cases_3.jsonl"  # a third blind set, scored blind at 0.73 / 0.33
+BLIND_4 = HERE / "cases" / "blind_cases_4.jsonl"
+BLIND_5 = HERE / "cases" / "blind_cases_5.jsonl"
 OWN_3 = HERE / "cases" / "own_cases_3.jsonl"  # written for the generalisation round, in four batches
 
 
@@ -85,6 +87,31 @@ def test_engine_on_third_blind_set_holds_its_floor(detector: Detector) -> None:
     report = evaluate(detector, cases)
     assert report.precision >= 0.95, report.failures
     assert report.recall >= 0.85, report.failures
+
+
+def test_engine_on_fourth_blind_set_holds_its_floor(detector: Detector) -> None:
+    """The fourth blind set scored precision 0.44, recall 0.38 on its blind run; the scope round (comma
+    clauses, "no" scope, opaque phrases, conditional threats) and the counterpart fold were developed
+    against it, so this floor (achieved 1.00 / 1.00, rounded down) is no estimate for unseen text."""
+    cases = parse_cases(BLIND_4.read_text().splitlines(), name=str(BLIND_4))
+    assert len(cases) == 40
+    report = evaluate(detector, cases)
+    assert report.precision >= 0.95, report.failures
+    assert report.recall >= 0.95, report.failures
+
+
+def test_engine_on_fifth_blind_set_holds_its_floor(detector: Detector) -> None:
+    """The fifth blind set (wire-service style, less common actors) was scored once on the engine after
+    both generalisation rounds: precision 0.60, recall 0.33, the same as the engine before them: the
+    honest figure for unseen wording. Three general fixes followed, read off its failures (an actor's own
+    speaker "told reporters" is no report of others; extending a measure is the measure; a stop put
+    off is undone, "no delay" confirms it) plus asset freezes as sanctions: 0.71 / 0.56, developed
+    against, so this floor is a regression guard, not an estimate."""
+    cases = parse_cases(BLIND_5.read_text().splitlines(), name=str(BLIND_5))
+    assert len(cases) == 36
+    report = evaluate(detector, cases)
+    assert report.precision >= 0.70, report.failures
+    assert report.recall >= 0.55, report.failures
 
 
 def test_engine_meets_targets_on_third_own_set(detector: Detector) -> None:
