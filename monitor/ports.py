@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One record of a topic, as stored: bytes in, bytes out."""
+class Record(NamedTuple):
+    """One record of a topic, as stored: bytes in, bytes out.
+
+    A named tuple: readers build one per record, and a database row becomes one with
+    ``Record._make(row)``, without a per-field call.
+    """
 
     topic: str
     partition: int

@@ -10,9 +10,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 from monitor.errors import InputError, LogError
+from monitor.ports import Record
 from monitor.projection import StoredRecord
 from monitor.replay.range import PartitionRange
 from monitor.settings import KafkaSettings
@@ -48,17 +49,6 @@ class StatementSource(Protocol):
     async def close(self) -> None:
         """Release the file or the connections."""
         ...
-
-
-class _Row(NamedTuple):
-    """A record as the embedded log's SELECT returns it (a tuple: no per-row object to build)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    timestamp_ms: int
 
 
 class SqliteSource:
@@ -104,7 +94,7 @@ class SqliteSource:
 
     async def batches(self, ranges: Mapping[int, PartitionRange]) -> AsyncIterator[Sequence[StoredRecord]]:
         topic = self.topic
-        make = _Row._make
+        make = Record._make  # rows are selected in Record's field order
         for p in sorted(ranges):
             r = ranges[p]
             if r.size == 0:
