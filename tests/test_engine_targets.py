@@ -19,8 +19,8 @@ OWN_2 = HERE / "cases" / "own_cases_2.jsonl"  # written for the generalised verb
 BLIND = HERE / "cases" / "blind_cases.jsonl"  # written by someone who never saw the engine
 BLIND_2 = HERE / "cases" / "blind_cases_2.jsonl"  # a second such set, by another writer
 BLIND_3 = HERE / "cases" / "blind_cases_3.jsonl"  # a third blind set, scored blind at 0.73 / 0.33
-BLIND_4 = HERE / "cases" / "blind_cases_4.jsonl"
-BLIND_5 = HERE / "cases" / "blind_cases_5.jsonl"
+BLIND_4 = HERE / "cases" / "blind_cases_4.jsonl"  # a fourth, scored blind at 0.44 / 0.38
+BLIND_5 = HERE / "cases" / "blind_cases_5.jsonl"  # a fifth, scored blind at 0.60 / 0.33
 OWN_3 = HERE / "cases" / "own_cases_3.jsonl"  # written for the generalisation round, in four batches
 
 
@@ -54,64 +54,39 @@ def test_engine_meets_targets_on_second_own_set(detector: Detector) -> None:
     assert report.recall >= 0.90, report.failures
 
 
-def test_engine_on_blind_set_holds_its_floor(detector: Detector) -> None:
-    """The first blind set (first run 0.85 / 0.37) was developed against in two rounds: half A, then
-    (after the second blind set's mechanisms) the failures of half B too, so it is no longer an
-    estimate of unseen wording. 1.00 / 1.00 when this was written; the floor keeps a margin."""
-    report = evaluate(detector, parse_cases(BLIND.read_text().splitlines(), name=str(BLIND)))
-    assert report.precision >= 0.95, report.failures
-    assert report.recall >= 0.95, report.failures
+# Blind sets: written by someone who saw neither the engine nor the other sets, scored once blind,
+# then developed against. Their floors (the achieved figures rounded down) guard against regressions;
+# they are not estimates for unseen wording (see docs/stance-engine.md, "The honest estimate").
+BLIND_FLOORS = [
+    # (file, cases, precision floor, recall floor)
+    # 1: first run 0.85 / 0.37; half A developed against, then half B's failures too; now 1.00 / 1.00
+    pytest.param(BLIND, 50, 0.95, 0.95, id="blind-1"),
+    # 2: first run 0.82 / 0.375; now 1.00 / 0.917. Still missed: a conditional threat phrased "Should X
+    # dare" hedged by "could"; a renounced territorial claim outvoted by "abide by" and "accepts"
+    pytest.param(BLIND_2, 40, 1.0, 0.87, id="blind-2"),
+    # 3: first run 0.73 / 0.33; the generalisation round (vocabularies, verb classes, threat ladder);
+    # now 1.00 / 0.875. Still missed: countermeasures after a warning (entity listings), wider permission
+    # to use supplied missiles, a supply cut-off threatened in reply to penalties
+    pytest.param(BLIND_3, 40, 0.95, 0.85, id="blind-3"),
+    # 4: first run 0.44 / 0.38; the scope round (comma clauses, "no" scope, opaque phrases, conditional
+    # threats) and the counterpart fold; now 1.00 / 1.00
+    pytest.param(BLIND_4, 40, 0.95, 0.95, id="blind-4"),
+    # 5: first run 0.60 / 0.33 on the engine after both rounds, the same as before them: the figure to
+    # quote for unseen wording; then own speakers "told reporters", extending a measure, stops put off,
+    # asset freezes; now 0.71 / 0.56
+    pytest.param(BLIND_5, 36, 0.70, 0.55, id="blind-5"),
+]
 
 
-def test_engine_on_second_blind_set_holds_its_floor(detector: Detector) -> None:
-    """The second blind set scored precision 0.82, recall 0.375 on its blind first run; it was then
-    used for development (mechanisms, not phrases), so this floor is the achieved 1.00 / 0.875 rounded
-    down, not an estimate for unseen text. Still missed: a conditional threat phrased "Should X dare",
-    hedged by "could"; an object sub-topic (long-range missiles) with no stance of its own escalating
-    from its parent's; a renounced territorial claim outvoted by "abide by" and "accepts"."""
-    cases = parse_cases(BLIND_2.read_text().splitlines(), name=str(BLIND_2))
-    assert len(cases) == 40
+@pytest.mark.parametrize(("path", "size", "precision", "recall"), BLIND_FLOORS)
+def test_engine_on_blind_sets_holds_its_floors(
+    detector: Detector, path: Path, size: int, precision: float, recall: float
+) -> None:
+    cases = parse_cases(path.read_text().splitlines(), name=str(path))
+    assert len(cases) == size
     report = evaluate(detector, cases)
-    assert report.precision >= 1.0, report.failures
-    assert report.recall >= 0.87, report.failures
-
-
-def test_engine_on_third_blind_set_holds_its_floor(detector: Detector) -> None:
-    """The third blind set scored precision 0.73, recall 0.33 on its blind run; the generalisation round
-    (topic vocabularies, verb classes in every inflection, the threat ladder, permissions, phrasal verbs)
-    was developed against it, so this floor (achieved 1.00 / 0.875, rounded down) is no estimate for
-    unseen text. Still missed: countermeasures taken after a warning (entity listings, asset freezes),
-    wider permission to use supplied missiles, a supply cut-off threatened in reply to penalties."""
-    cases = parse_cases(BLIND_3.read_text().splitlines(), name=str(BLIND_3))
-    assert len(cases) == 40
-    report = evaluate(detector, cases)
-    assert report.precision >= 0.95, report.failures
-    assert report.recall >= 0.85, report.failures
-
-
-def test_engine_on_fourth_blind_set_holds_its_floor(detector: Detector) -> None:
-    """The fourth blind set scored precision 0.44, recall 0.38 on its blind run; the scope round (comma
-    clauses, "no" scope, opaque phrases, conditional threats) and the counterpart fold were developed
-    against it, so this floor (achieved 1.00 / 1.00, rounded down) is no estimate for unseen text."""
-    cases = parse_cases(BLIND_4.read_text().splitlines(), name=str(BLIND_4))
-    assert len(cases) == 40
-    report = evaluate(detector, cases)
-    assert report.precision >= 0.95, report.failures
-    assert report.recall >= 0.95, report.failures
-
-
-def test_engine_on_fifth_blind_set_holds_its_floor(detector: Detector) -> None:
-    """The fifth blind set (wire-service style, less common actors) was scored once on the engine after
-    both generalisation rounds: precision 0.60, recall 0.33, the same as the engine before them: the
-    honest figure for unseen wording. Three general fixes followed, read off its failures (an actor's own
-    speaker "told reporters" is no report of others; extending a measure is the measure; a stop put
-    off is undone, "no delay" confirms it) plus asset freezes as sanctions: 0.71 / 0.56, developed
-    against, so this floor is a regression guard, not an estimate."""
-    cases = parse_cases(BLIND_5.read_text().splitlines(), name=str(BLIND_5))
-    assert len(cases) == 36
-    report = evaluate(detector, cases)
-    assert report.precision >= 0.70, report.failures
-    assert report.recall >= 0.55, report.failures
+    assert report.precision >= precision, report.failures
+    assert report.recall >= recall, report.failures
 
 
 def test_engine_meets_targets_on_third_own_set(detector: Detector) -> None:
