@@ -34,11 +34,11 @@ def test_gazetteer_reads_states_not_venues() -> None:
     assert c.own("kremlin") == "russia" and c.own("us_state_department") == "united_states"
     assert c.own("south_africa_dirco") == "south_africa" and c.own("nato") is None
     assert c.named("Sanctions against Iran's oil sector and on Russian banks.") == {"iran", "russia"}
-    assert c.counterpart("Sanctions against Iran's oil sector and on Russian banks.", "eu_council") is None
+    assert c.counterpart("Sanctions against Iran's oil sector and on Russian banks.", c.own("eu_council")) is None
     # a venue is not a counterpart; the actor's own state is not one either
     assert c.counterpart("At the summit in Vilnius, Turkey agreed to forward Sweden's accession protocol.",
-                         "turkey_presidency") == "sweden"
-    assert c.counterpart("The talks continue.", "kremlin") is None
+                         c.own("turkey_presidency")) == "sweden"
+    assert c.counterpart("The talks continue.", c.own("kremlin")) is None
     assert split_key("sanctions@iran") == ("sanctions", "iran") and split_key("sanctions") == ("sanctions", None)
 
 

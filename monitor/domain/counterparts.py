@@ -12,12 +12,10 @@ sentence naming no state, or several, has no counterpart.
 from __future__ import annotations
 
 import re
-from importlib import resources
-from typing import Any
+from functools import cache
 
-import yaml
+from monitor.domain.topics import read_data
 
-_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 COUNTRIES_FILE = "countries.yaml"
 SEPARATOR = "@"  # stance key of a claim with a counterpart: "sanctions@iran"
 
@@ -44,11 +42,11 @@ class Counterparts:
         # "in Vilnius", "at Ramstein": a venue, not a counterpart
         self._pattern = re.compile(rf"(?<![\w.])(?<!\b[Ii]n )(?<!\b[Aa]t )({alternatives})(?:'s)?(?![\w])")
 
-    @classmethod
-    def builtin(cls) -> Counterparts:
-        text = resources.files("monitor.domain.topics").joinpath(COUNTRIES_FILE).read_text(encoding="utf-8")
-        data: dict[str, Any] = yaml.load(text, Loader=_YAML_LOADER)
-        return cls(data["countries"])
+    @staticmethod
+    @cache
+    def builtin() -> Counterparts:
+        """The gazetteer shipped with the package, read and compiled once per process (it is read-only)."""
+        return Counterparts(read_data("monitor.domain.topics", COUNTRIES_FILE)["countries"])
 
     def own(self, actor: str) -> str | None:
         """The state an actor id stands for ("kremlin" -> russia), if its words say so."""
@@ -66,10 +64,12 @@ class Counterparts:
         """The states a sentence names."""
         return {self._by_name[m.group(1)] for m in self._pattern.finditer(sentence)}
 
-    def counterpart(self, sentence: str, actor: str) -> str | None:
-        """The one state ``sentence`` is about, other than the actor's own; None if none or several."""
+    def counterpart(self, sentence: str, own: str | None) -> str | None:
+        """The one state ``sentence`` is about other than ``own`` (the actor's state, see :meth:`own`).
+
+        None when it names none or several.
+        """
         named = self.named(sentence)
-        own = self.own(actor)
         if own is not None:
             named.discard(own)
         return next(iter(named)) if len(named) == 1 else None

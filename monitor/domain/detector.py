@@ -145,12 +145,13 @@ class Detector:
         on the topic name, when they all name the same one ("A ban on Russian aluminium. We
         will not let up.").
         """
+        own = self._counterparts.own(actor)
         states: list[str | None] = []
         named: dict[str, set[str]] = {}
         for c in claims:
             state = None
-            if c.topic.split(":", 1)[0] in self._per_counterpart:
-                state = self._counterparts.counterpart(c.sentence, actor)
+            if self._tracked(c.topic):
+                state = self._counterparts.counterpart(c.sentence, own)
                 if state is not None:
                     named.setdefault(c.topic, set()).add(state)
             states.append(state)
@@ -170,13 +171,17 @@ class Detector:
         stance: Finland's accession ratified is no reversal on Sweden's.
         """
         topic, state = split_key(key)
-        if topic.split(":", 1)[0] not in self._per_counterpart:
+        if not self._tracked(topic):
             return None
         if state is not None:
             return topics.get(topic)
         prefix = topic + SEPARATOR
         named = [s for k, s in topics.items() if k.startswith(prefix)]
         return max(named, key=lambda s: s.basis.published_at) if named else None
+
+    def _tracked(self, topic: str) -> bool:
+        """Whether ``topic`` (a topic id, or id:system) keeps one stance per counterpart state."""
+        return topic.split(":", 1)[0] in self._per_counterpart
 
     def _topic_name(self, key: str) -> str:
         topic, state = split_key(key)

@@ -28,11 +28,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from importlib import resources
 from itertools import pairwise
 from typing import Any
-
-import yaml
 
 from monitor.domain.analysis import Analysis, Relation
 from monitor.domain.analysis.lexicon import (
@@ -73,9 +70,7 @@ from monitor.domain.analysis.lexicon import (
 from monitor.domain.analysis.text import normalize, sentences
 from monitor.domain.fast import build
 from monitor.domain.models import Claim, Modality, Polarity
-from monitor.domain.topics import TopicPack, TopicSpec, builtin_pack
-
-_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster start-up
+from monitor.domain.topics import TopicPack, TopicSpec, builtin_pack, read_data
 
 RULES_VERSION = "1.0"
 LEXICON_FILE = "lexicon.yaml"
@@ -248,8 +243,7 @@ def _verb_use(sentence: str, pos: int) -> bool:
 
 
 def _load_lexicon_data() -> dict[str, Any]:
-    text = resources.files(__package__).joinpath(LEXICON_FILE).read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.load(text, Loader=_YAML_LOADER)
+    data: dict[str, Any] = read_data(__package__, LEXICON_FILE)
     return data
 
 

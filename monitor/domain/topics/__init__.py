@@ -20,6 +20,17 @@ from monitor.domain.models import Polarity, Severity
 
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster start-up
 
+
+def load_yaml(text: str) -> Any:
+    """Safe YAML parsing for the engine's data files (libyaml's loader where it is installed)."""
+    return yaml.load(text, Loader=_YAML_LOADER)
+
+
+def read_data(package: str, name: str) -> Any:
+    """A YAML data file shipped inside ``package``, parsed."""
+    return load_yaml(resources.files(package).joinpath(name).read_text(encoding="utf-8"))
+
+
 BUILTIN_PACK = "pack-v1.yaml"
 
 
@@ -71,8 +82,7 @@ class TopicPackError(ValueError):
 
 def _parse(text: str, where: str) -> TopicPack:
     try:
-        data = yaml.load(text, Loader=_YAML_LOADER)
-        return TopicPack.model_validate(data)
+        return TopicPack.model_validate(load_yaml(text))
     except yaml.YAMLError as exc:
         raise TopicPackError(f"{where}: not valid YAML: {exc}") from exc
     except ValidationError as exc:
