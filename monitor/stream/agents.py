@@ -43,7 +43,6 @@ class TableStates(MutableMapping[str, StanceState]):
 
     def __init__(self, table: Any, decoded: dict[str, tuple[bytes, StanceState]] | None = None,
                  encoder: StateEncoder | None = None) -> None:
-        self._table = table
         self._store = table.data  # the table's store: reads skip the per-key sensor hooks
         self._cache: dict[str, StanceState] = {}
         self._decoded = decoded if decoded is not None else {}
