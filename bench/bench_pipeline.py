@@ -36,11 +36,12 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SENTENCES, broker, cpu_seconds, encoded, machine, rss_kib, save, table
+from common import SENTENCES, cpu_seconds, encoded, machine, rss_kib, save, table
 
 from monitor.adapters.kafka import KafkaLog
 from monitor.domain.detector import Detector
 from monitor.domain.models import StanceState, StatementEvent
+from monitor.localkafka import bootstrap_servers
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTITIONS = 4
@@ -285,7 +286,7 @@ def main() -> None:
     items = encoded(n)
     rows: list[dict[str, Any]] = []
     result: dict[str, Any] = {"machine": machine(), "n": n, "partitions": PARTITIONS}
-    with broker() as bootstrap:
+    with bootstrap_servers(partitions=4) as bootstrap:
         topic = f"bench-bare-{uuid.uuid4().hex[:8]}"
 
         async def setup() -> None:

@@ -36,6 +36,7 @@ from monitor.adapters.embedded import SqliteLog  # noqa: E402
 from monitor.codec import statement_message  # noqa: E402
 from monitor.domain.detector import Detector  # noqa: E402
 from monitor.domain.models import Alert, StanceState, StatementEvent  # noqa: E402
+from monitor.localkafka import bootstrap_servers  # noqa: E402
 from monitor.replay.engine import EngineChoice  # noqa: E402
 from monitor.replay.range import RangeSpec  # noqa: E402
 from monitor.replay.runner import ReplayOptions, run_replay  # noqa: E402
@@ -134,15 +135,7 @@ async def replay_read(bootstrap: str, topic: str, engine_name: str) -> tuple[int
 
 
 def throughput(n: int, engines: list[str]) -> dict[str, Any]:
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    kafka = None
-    if not bootstrap:
-        from monitor.localkafka import LocalKafka
-
-        kafka = LocalKafka(partitions=4)
-        kafka.start()
-        bootstrap = kafka.bootstrap
-    try:
+    with bootstrap_servers(partitions=4) as bootstrap:
         topic = f"bench-replay-{uuid.uuid4().hex[:8]}"
         asyncio.run(produce(bootstrap, topic, n))
         out: dict[str, Any] = {"statements": n}
@@ -157,9 +150,6 @@ def throughput(n: int, engines: list[str]) -> dict[str, Any]:
             out[f"ratio_{name}"] = round(rate / bare, 3)
             print(f"replay ({name} engine): {got} records in {dt:.2f}s = {rate:,.0f}/s, ratio {rate / bare:.3f}")
         return out
-    finally:
-        if kafka is not None:
-            kafka.close()
 
 
 # -- memory on the embedded log -----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Shared pieces of the benchmarks: a broker, a corpus of realistic statements, RSS, a table printer."""
+"""Shared pieces of the benchmarks: a corpus of realistic statements, RSS, a table printer."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import platform
 import random
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -69,19 +68,6 @@ def statements(n: int, *, actors: int = 200, seed: int = 7) -> Iterator[dict[str
 
 def encoded(n: int, **kw: Any) -> list[tuple[bytes, bytes]]:
     return [(s["actor"].encode(), json.dumps(s).encode()) for s in statements(n, **kw)]
-
-
-@contextmanager
-def broker() -> Iterator[str]:
-    """``$KAFKA_BOOTSTRAP_SERVERS`` or a LocalKafka started for this run."""
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if external:
-        yield external
-        return
-    from monitor.localkafka import LocalKafka
-
-    with LocalKafka(partitions=4) as kafka:
-        yield kafka.bootstrap
 
 
 def rss_kib(pid: int | str = "self") -> int:

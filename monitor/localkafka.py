@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "DEFAULT_JVM_OPTIONS",
     "LocalKafka",
+    "bootstrap_servers",
     "default_cache_dir",
     "ensure_jars",
     "kafka_version",
@@ -504,6 +505,18 @@ def _until_signalled() -> Iterator[threading.Event]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+@contextlib.contextmanager
+def bootstrap_servers(partitions: int = 4) -> Iterator[str]:
+    """A broker to test or measure against: ``$KAFKA_BOOTSTRAP_SERVERS`` if set, else a LocalKafka
+    started here and stopped on exit (the test session and the benchmarks choose alike)."""
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield external
+        return
+    with LocalKafka(partitions=partitions) as kafka:
+        yield kafka.bootstrap
 
 
 def main(argv: Sequence[str] | None = None) -> int:

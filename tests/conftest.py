@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from monitor.errors import EnvironmentProblem
-from monitor.localkafka import LocalKafka
+from monitor.localkafka import LocalKafka, bootstrap_servers
 
 # -- Kafka -----------------------------------------------------------------------------------------
 
@@ -26,12 +26,8 @@ from monitor.localkafka import LocalKafka
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """``host:port`` of a broker: ``$KAFKA_BOOTSTRAP_SERVERS``, else a LocalKafka for the whole session."""
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if external:
-        yield external
-        return
-    with LocalKafka(partitions=4) as kafka:
-        yield kafka.bootstrap
+    with bootstrap_servers(partitions=4) as bootstrap:
+        yield bootstrap
 
 
 @pytest.fixture
