@@ -17,6 +17,7 @@ import hashlib
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import IO
 
@@ -148,10 +149,6 @@ class _Spool:
             fh.close()
 
 
-def _first(pair: tuple[str, object]) -> str:
-    return pair[0]
-
-
 def _alert_order(alert: Alert) -> tuple[str, str, str]:
     return (alert.kind.value, alert.topic, alert.id)
 
@@ -210,7 +207,7 @@ async def run_replay(
                     continue
                 in_range += 1
                 if alerts:
-                    for alert in sorted(alerts, key=_alert_order) if len(alerts) > 1 else alerts:
+                    for alert in sorted(alerts, key=_alert_order):
                         if topics and alert.topic not in topics:
                             continue
                         write_alerts(part, encode(alert) + b"\n")
@@ -221,7 +218,7 @@ async def run_replay(
                     old = before.topics if before is not None else {}
                     # A step keeps the objects of the topics it did not touch: compare only the others.
                     moved = [(name, stance) for name, stance in after.topics.items() if old.get(name) is not stance]
-                    for name, stance in sorted(moved, key=_first) if len(moved) > 1 else moved:
+                    for name, stance in sorted(moved, key=itemgetter(0)):
                         if old.get(name) == stance or (topics and name not in topics):
                             continue
                         timeline_spool.write(part, dumps({
