@@ -208,6 +208,7 @@ class Lexicon:
     """
 
     def __init__(self, phrases: Mapping[str, list[Meaning]]) -> None:
+        self.phrases = phrases  # what was compiled, in insertion order (the native core is built from it)
         self._root = _Node()
         for phrase, meanings in phrases.items():
             star = phrase.endswith("*")
