@@ -266,7 +266,7 @@ def stages(events: list[StatementEvent], rounds: int, analyzer: RuleAnalyzer) ->
     detector without analysis (seen-window, merge, decide, alerts, new state).
     """
     texts = [ev.text for ev in events]
-    cold = RuleAnalyzer(analyzer.pack, sentence_cache=0)
+    cold = RuleAnalyzer(analyzer.pack, sentence_cache=0, native=False)
     lows = [low for _, low in (normalize(t) for t in texts)]
     spans = [sentences(cased) for cased, _ in (normalize(t) for t in texts)]
     parts = [low[a:b] for low, sp in zip(lows, spans, strict=True) for a, b in sp]
@@ -292,8 +292,8 @@ def stages(events: list[StatementEvent], rounds: int, analyzer: RuleAnalyzer) ->
     }
 
 
-def _cold_detector() -> Detector:
-    return Detector(RuleAnalyzer(load_pack(), sentence_cache=0))
+def _cold_detector(native: bool | None = None) -> Detector:
+    return Detector(RuleAnalyzer(load_pack(), sentence_cache=0, native=native))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -320,13 +320,24 @@ def main(argv: list[str] | None = None) -> int:
     warm_detector = Detector()
     fold(labeled, warm_detector)  # fill the sentence cache once
 
+    native = base.analyzer.native  # type: ignore[attr-defined]
+
+    def analyze_all(analyzer: object) -> None:
+        for e in novel:
+            analyzer.analyze(e.text, speaker=e.speaker)  # type: ignore[attr-defined]
+
+    python = RuleAnalyzer(base.analyzer.pack, sentence_cache=0, native=False)  # type: ignore[attr-defined]
     figures = {
         "cold_novel": rates(n, args.rounds, cold_default),
         "cold_novel_no_cache": rates(n, args.rounds, lambda: fold(novel, _cold_detector())),
         "warm_labeled": rates(n, args.rounds, lambda: fold(labeled, Detector(warm_detector.analyzer))),
         "path_novel": rates(n, args.rounds, path),
+        # the baseline, measured in the same run: the Python rules the native core is a port of
+        "python_cold_novel_no_cache": rates(n, args.rounds, lambda: fold(novel, _cold_detector(native=False))),
+        "analysis_novel": rates(n, args.rounds, lambda: analyze_all(base.analyzer)),
+        "python_analysis_novel": rates(n, args.rounds, lambda: analyze_all(python)),
     }
-    breakdown = stages(novel, args.rounds, base.analyzer)  # type: ignore[arg-type]
+    breakdown = stages(novel, args.rounds, python)
     states, alerts = fold(novel, Detector())
     sizes = [len(s.model_dump_json().encode()) for st in states.values() for s in st.topics.values()]
     actor_sizes = [len(st.model_dump_json().encode()) for st in states.values()]
@@ -335,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     calib = calibrate()
     result: dict[str, object] = {
         "engine": base.version,
+        "native_core": native,
+        "native_speedup_engine": round(figures["cold_novel_no_cache"][2] / figures["python_cold_novel_no_cache"][2], 2),
+        "native_speedup_analysis": round(figures["analysis_novel"][2] / figures["python_analysis_novel"][2], 2),
         "statements": n,
         "novel_mean_sentences": round(total_sents / n, 2),
         "novel_distinct_sentence_share": round(distinct / total_sents, 3),
@@ -359,8 +373,14 @@ def main(argv: list[str] | None = None) -> int:
         "cold_novel_no_cache": "engine, novel, cache disabled",
         "warm_labeled": "engine, labeled sentences (warm cache)",
         "path_novel": "decode + validate + step (novel)",
+        "python_cold_novel_no_cache": "baseline: Python rules, novel, no cache",
+        "analysis_novel": "analysis alone (default analyzer), novel",
+        "python_analysis_novel": "analysis alone, Python rules, novel",
     }
     print(f"engine        {result['engine']}")
+    print(f"analyzer      {'native core (monitor_native)' if native else 'Python rules (native core not in use)'}; "
+          f"engine {result['native_speedup_engine']}x and analysis {result['native_speedup_analysis']}x "
+          "the Python rules (per CPU second)")
     print(f"corpus        {n} statements, {result['novel_mean_sentences']} sentences and "
           f"{result['novel_mean_chars']} chars on average; {result['novel_distinct_sentence_share']:.1%} "
           f"of novel sentences distinct")
@@ -368,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, label in labels.items():
         best, median, cpu = figures[key]
         print(f"  {label:<42} {best:>8,.0f} / {median:>8,.0f}   {cpu:>8,.0f}")
-    print("where the time goes, us per novel statement, cache disabled (20,000/s is 50 us):")
+    print("where the time goes with the Python rules, us per novel statement, no cache (20,000/s is 50 us):")
     print("  " + "   ".join(f"{k} {v:,.1f}" for k, v in breakdown.items()))
     print(f"alerts        {alerts} ({alerts / n:.1%} of novel statements)")
     print(f"stance JSON bytes per actor x topic   max {result['stance_bytes_max']}, mean {result['stance_bytes_mean']}")

@@ -25,9 +25,11 @@ claim and an ``undecided`` reason.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from importlib import resources
 from itertools import pairwise
 from typing import Any
 
@@ -67,10 +69,12 @@ from monitor.domain.analysis.lexicon import (
     LexiconBuilder,
     Meaning,
 )
-from monitor.domain.analysis.text import normalize, sentences
+from monitor.domain.analysis.text import normalize, normalize_any, sentences
 from monitor.domain.fast import build
+from monitor.domain.ids import digest
 from monitor.domain.models import Claim, Modality, Polarity
 from monitor.domain.topics import TopicPack, TopicSpec, builtin_pack, read_data
+from monitor.errors import EnvironmentProblem
 
 RULES_VERSION = "1.0"
 LEXICON_FILE = "lexicon.yaml"
@@ -250,7 +254,12 @@ def _load_lexicon_data() -> dict[str, Any]:
 class RuleAnalyzer:
     """Deterministic, explainable claim extraction. Same text in, same claims out."""
 
-    def __init__(self, pack: TopicPack | None = None, *, sentence_cache: int = 20_000) -> None:
+    def __init__(
+        self, pack: TopicPack | None = None, *, sentence_cache: int = 20_000, native: bool | None = None
+    ) -> None:
+        """``native``: read with the native core (``monitor_native``, a port of these rules checked
+        against them by a differential test). ``None`` (default) uses it when it is installed and
+        built from these rules, ``False`` never, ``True`` requires it."""
         self.pack = pack if pack is not None else builtin_pack()
         self._cache_size = sentence_cache
         self._cache: dict[tuple[str, tuple[str, ...], frozenset[str]], _Done] | None = (
@@ -306,6 +315,12 @@ class RuleAnalyzer:
         self._lexicon = b.compile()
         self._phrasal_memo: dict[str, tuple[Meaning, ...]] = {}
         self._name = f"rules-{RULES_VERSION}+lex{data['version']}+topics-{self.pack.version}"
+        self._native: Any = _native_core(self, required=bool(native)) if native is not False else None
+
+    @property
+    def native(self) -> bool:
+        """Whether statements are read by the native core (the output is the same either way)."""
+        return self._native is not None
 
     @property
     def name(self) -> str:
@@ -356,8 +371,16 @@ class RuleAnalyzer:
     # -- analysis ---------------------------------------------------------------------
 
     def analyze(self, text: str, *, speaker: str | None = None) -> Analysis:
-        cased, low = normalize(text)
         speaker_parts = frozenset(w.lower().strip(".,") for w in speaker.split()) if speaker else frozenset()
+        core = self._native
+        # the native core reads ASCII only (its offsets are bytes); normalising maps typographic quotes
+        # to ASCII ones, so most other statements qualify once normalised (which reads the same)
+        if core is not None and (text.isascii() or (text := normalize_any(text)[0]).isascii()):
+            return _from_native(core.analyze(text, list(speaker_parts)))
+        return self._analyze(text, speaker_parts)
+
+    def _analyze(self, text: str, speaker_parts: frozenset[str]) -> Analysis:
+        cased, low = normalize(text)
         claims: list[Claim] = []
         relations: list[Relation] = []
         undecided: list[str] = []
@@ -1148,6 +1171,67 @@ def _dedupe(items: Iterable[str]) -> list[str]:
         if x not in seen:
             seen.append(x)
     return seen[:8]
+
+
+# The Python files the native core is a port of: it declares the digest of the versions it was
+# checked against (``monitor_native.SPEC``), and is used only while they are unchanged.
+_SPEC_FILES = ("__init__.py", "text.py", "lexicon.py", "rules.py")
+_log = logging.getLogger(__name__)
+
+
+def spec_digest() -> str:
+    """Digest of the rules' Python source: what a native core must have been checked against."""
+    root = resources.files(__package__)
+    return digest(*(root.joinpath(name).read_text("utf-8") for name in _SPEC_FILES), size=8)
+
+
+def _native_core(analyzer: RuleAnalyzer, *, required: bool) -> Any:
+    """The native core for ``analyzer``'s data, or None when it is missing or stale."""
+    try:
+        import monitor_native
+
+        from monitor.domain.analysis.native import core_for
+    except ImportError as exc:
+        if required:
+            raise EnvironmentProblem(
+                f"the native analyzer core is not installed ({exc}); build it with `make` (needs Rust's cargo)"
+            ) from exc
+        return None
+    spec = spec_digest()
+    if spec != monitor_native.SPEC:
+        problem = (
+            f"the native analyzer core was checked against rules {monitor_native.SPEC}, these are {spec}: "
+            "reading with the Python rules (port the change to native/ and run tools/native_spec.py)"
+        )
+        if required:
+            raise EnvironmentProblem(problem)
+        _log.warning(problem)
+        return None
+    return core_for(analyzer)
+
+
+_POLARITY = {p.value: p for p in Polarity}
+_MODALITY = {m.value: m for m in Modality}
+_CLAIM_FIELDS = (
+    "topic", "polarity", "intensity", "modality", "category", "confidence", "sentence", "cues",
+    "negation_cues", "modality_cues", "magnitude", "explicit",
+)
+
+
+def _from_native(out: tuple[list[tuple[Any, ...]], list[tuple[str, str, str, str]], list[str]]) -> Analysis:
+    """The native core's plain tuples as the models :meth:`RuleAnalyzer.analyze` returns."""
+    claims, relations, undecided = out
+    built = []
+    for c in claims:
+        values = dict(zip(_CLAIM_FIELDS, c, strict=True))
+        values["polarity"] = _POLARITY[values["polarity"]]
+        values["modality"] = _MODALITY[values["modality"]]
+        built.append(build(Claim, values))
+    return Analysis(
+        claims=tuple(built),
+        relations=tuple(Relation(t, r, cue, s) for t, r, cue, s in relations),  # type: ignore[arg-type]
+        undecided=tuple(undecided),
+    )
 
 
 def _to_claim(r: _Raw) -> Claim:
