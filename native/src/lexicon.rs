@@ -6,9 +6,10 @@
 //!
 //! Python memoises what each word starts (`Lexicon._first`: the root child for the word, with
 //! any single-token stem the word matches merged in). Here that is precomputed instead: every
-//! root child is merged with its stem when the trie is built, and a word that is no root child
-//! finds its stem in a byte trie of the root stems. The result is the same, and `scan` needs no
-//! mutable state.
+//! token of the phrases gets a number and its starting node when the trie is built, and a word
+//! no phrase holds finds its stem (if any) in a byte trie of the root stems. The result is the
+//! same, and `scan` needs no mutable state: it looks each token up once, then walks the trie by
+//! numbers.
 //!
 //! Input of `scan` is ASCII text (see `types.rs`): it is tokenised byte by byte, and its byte
 //! offsets are Python's character offsets. The phrases themselves may hold any character.
@@ -21,6 +22,9 @@ use rustc_hash::FxHashMap;
 use crate::types::{Hit, Meaning, Role, Roles};
 
 type NodeId = u32;
+/// Number of a token of the phrases (`NO_WORD`: a token no phrase holds).
+type WordId = u32;
+const NO_WORD: WordId = u32::MAX;
 
 /// The meanings of one phrase, with what the scanner and the rules ask of them precomputed
 /// (`role` is the first meaning's role, `roles` all of them, as in `Hit`).
@@ -66,13 +70,41 @@ struct Star {
 /// `_Node` of lexicon.py.
 #[derive(Clone, Debug, Default)]
 struct Node {
-    children: FxHashMap<Box<str>, NodeId>,
+    /// `(word, child)`, sorted by word
+    children: Vec<(WordId, NodeId)>,
     /// the phrase ending here (`_Node.meanings`)
     found: Option<Found>,
     /// stems after this node, longest first (stable among equal lengths)
     stars: Vec<Star>,
     /// no longer phrase can start here: a match ends at this token
     leaf: bool,
+}
+
+impl Node {
+    #[inline]
+    fn child(&self, word: WordId) -> Option<NodeId> {
+        if word == NO_WORD {
+            return None;
+        }
+        self.children.binary_search_by_key(&word, |&(w, _)| w).ok().map(|k| self.children[k].1)
+    }
+}
+
+/// A token of the phrases: its number (the trie's edges are numbers, so walking the trie
+/// compares no strings) and where matching starts at it (`_first`: its root child, merged with
+/// the stem it starts with, or that stem alone, or nothing).
+struct Word {
+    id: WordId,
+    first: Option<NodeId>,
+}
+
+/// A token of the scanned text.
+struct Tok {
+    start: usize,
+    end: usize,
+    /// `NO_WORD` for a token no phrase holds
+    word: WordId,
+    first: Option<NodeId>,
 }
 
 /// The root stems (`_Lexicon._root_stars`) as a byte trie: the longest stem a word starts with.
@@ -130,10 +162,10 @@ impl StemTrie {
 
 /// The compiled matcher: `scan(text)` returns every known phrase in order.
 pub struct Lexicon {
-    /// the trie; `nodes[0]` is the root, followed by the nodes `first` and `stems` point to
+    /// the trie; `nodes[0]` is the root, followed by the nodes `Word::first` and `stems` point to
     nodes: Vec<Node>,
-    /// where matching starts for a root child token (`_first` of a word with a literal child)
-    first: FxHashMap<Box<str>, NodeId>,
+    /// every token of the phrases
+    words: FxHashMap<Box<str>, Word>,
     /// where matching starts for any other word that starts with a root stem
     stems: StemTrie,
     bound: Found,
@@ -151,6 +183,8 @@ impl Lexicon {
     /// earlier one replaces its meanings, as in Python. Every phrase needs at least one meaning.
     pub fn new(phrases: &[(String, Vec<Meaning>)]) -> Lexicon {
         let mut nodes: Vec<Node> = vec![Node::default()];
+        let mut ids: FxHashMap<Box<str>, WordId> = FxHashMap::default();
+        let mut edges: FxHashMap<(NodeId, WordId), NodeId> = FxHashMap::default();
         for (phrase, meanings) in phrases {
             let star = phrase.ends_with('*');
             let body = if star { &phrase[..phrase.len() - 1] } else { phrase.as_str() };
@@ -161,15 +195,12 @@ impl Lexicon {
             let stem = if star { toks.pop() } else { None };
             let mut node = ROOT;
             for t in toks {
-                node = match nodes[node as usize].children.get(t) {
-                    Some(&child) => child,
-                    None => {
-                        let child = nodes.len() as NodeId;
-                        nodes.push(Node::default());
-                        nodes[node as usize].children.insert(t.into(), child);
-                        child
-                    }
-                };
+                let next = ids.len() as WordId;
+                let word = *ids.entry(t.into()).or_insert(next);
+                node = *edges.entry((node, word)).or_insert_with(|| {
+                    nodes.push(Node::default());
+                    (nodes.len() - 1) as NodeId
+                });
             }
             let found = Found::new(meanings.as_slice().into());
             match stem {
@@ -177,7 +208,11 @@ impl Lexicon {
                 None => nodes[node as usize].found = Some(found),
             }
         }
+        for (&(parent, word), &child) in &edges {
+            nodes[parent as usize].children.push((word, child));
+        }
         for node in &mut nodes {
+            node.children.sort_unstable();
             // Python re-sorts after each append: the same as one stable sort at the end
             node.stars.sort_by_key(|s| Reverse(s.stem.chars().count()));
             node.leaf = node.children.is_empty() && node.stars.is_empty();
@@ -187,36 +222,34 @@ impl Lexicon {
         let mut stems = StemTrie::new();
         let root_stars = nodes[ROOT as usize].stars.clone();
         for star in &root_stars {
-            let id = nodes.len() as NodeId;
-            let merged = merge(None, &star.found);
-            nodes.push(Node { found: Some(merged), leaf: true, ..Node::default() });
-            stems.insert(&star.stem, id);
+            nodes.push(Node { found: Some(merge(None, &star.found)), leaf: true, ..Node::default() });
+            stems.insert(&star.stem, (nodes.len() - 1) as NodeId);
         }
-        // root children: the literal child, merged with the stem the word starts with (if any)
-        let root_children: Vec<(Box<str>, NodeId)> =
-            nodes[ROOT as usize].children.iter().map(|(t, &c)| (t.clone(), c)).collect();
-        let mut first = FxHashMap::default();
-        for (tok, child) in root_children {
-            let star = root_stars.iter().find(|s| tok.starts_with(&*s.stem));
-            let start = match star {
-                None => child,
-                Some(star) => {
-                    let literal = &nodes[child as usize];
-                    let merged = Node {
-                        children: literal.children.clone(),
-                        found: Some(merge(literal.found.as_ref(), &star.found)),
-                        stars: literal.stars.clone(),
-                        leaf: literal.leaf,
-                    };
-                    nodes.push(merged);
-                    (nodes.len() - 1) as NodeId
-                }
+        // where matching starts at each word: its root child, merged with the stem it starts with
+        let mut words = FxHashMap::default();
+        for (tok, id) in ids {
+            let first = match nodes[ROOT as usize].child(id) {
+                None => stems.longest(tok.as_bytes()),
+                Some(child) => match root_stars.iter().find(|s| tok.starts_with(&*s.stem)) {
+                    None => Some(child),
+                    Some(star) => {
+                        let literal = &nodes[child as usize];
+                        let merged = Node {
+                            children: literal.children.clone(),
+                            found: Some(merge(literal.found.as_ref(), &star.found)),
+                            stars: literal.stars.clone(),
+                            leaf: literal.leaf,
+                        };
+                        nodes.push(merged);
+                        Some((nodes.len() - 1) as NodeId)
+                    }
+                },
             };
-            first.insert(tok, start);
+            words.insert(tok, Word { id, first });
         }
 
         let punct = |role| Found::new(Arc::from([Meaning { role, topic: None, pol: 0, value: 0.0, obj: None }]));
-        Lexicon { nodes, first, stems, bound: punct(Role::Bound), comma: punct(Role::Comma), size: phrases.len() }
+        Lexicon { nodes, words, stems, bound: punct(Role::Bound), comma: punct(Role::Comma), size: phrases.len() }
     }
 
     /// Number of phrases compiled (`Lexicon.size`).
@@ -224,14 +257,18 @@ impl Lexicon {
         self.size
     }
 
-    /// Where matching starts for a word (`Lexicon._first`, precomputed).
-    #[inline]
-    fn first(&self, tok: &str) -> Option<&Node> {
-        let id = match self.first.get(tok) {
-            Some(&id) => id,
-            None => self.stems.longest(tok.as_bytes())?,
-        };
-        Some(&self.nodes[id as usize])
+    /// The tokens of `text` with their word numbers and where matching starts at each.
+    fn tokens(&self, text: &str) -> Vec<Tok> {
+        tokens(text.as_bytes())
+            .into_iter()
+            .map(|(start, end)| {
+                let t = &text[start..end];
+                match self.words.get(t) {
+                    Some(w) => Tok { start, end, word: w.id, first: w.first },
+                    None => Tok { start, end, word: NO_WORD, first: self.stems.longest(t.as_bytes()) },
+                }
+            })
+            .collect()
     }
 
     /// The hit of a punctuation token that no phrase starts with (`_PUNCT_HITS`).
@@ -249,32 +286,33 @@ impl Lexicon {
     /// Where a longer topic phrase starts inside a matched one and runs past it ("will return"
     /// then "return to their permanent bases"), both are kept.
     pub fn scan(&self, text: &str) -> Vec<Hit> {
-        let toks = tokens(text.as_bytes());
+        let toks = self.tokens(text);
         let n = toks.len();
-        let tok = |k: usize| &text[toks[k].0..toks[k].1];
+        let word = |k: usize| &text[toks[k].start..toks[k].end];
         let mut out = Vec::new();
         let mut i = 0;
         while i < n {
-            let (start, end) = toks[i];
-            let word = tok(i);
-            let Some(node) = self.first(word) else {
-                if let Some(found) = self.punct(word) {
-                    out.push(found.hit(start, end, word));
-                } else if word.as_bytes()[0].is_ascii_digit() && i + 1 < n && matches!(tok(i + 1), "%" | "percent") {
+            let Tok { start, end, .. } = toks[i];
+            let Some(first) = toks[i].first else {
+                let tok = word(i);
+                if let Some(found) = self.punct(tok) {
+                    out.push(found.hit(start, end, tok));
+                } else if tok.as_bytes()[0].is_ascii_digit() && i + 1 < n && matches!(word(i + 1), "%" | "percent") {
                     // "5 %", "12 percent": a percentage (a number Python's float() cannot read is no hit)
-                    if let Some(value) = py_float(word) {
+                    if let Some(value) = py_float(tok) {
                         let pct = Meaning { role: Role::Pct, topic: None, pol: 0, value, obj: None };
-                        out.push(Found::new(Arc::from([pct])).hit(start, toks[i + 1].1, &format!("{word}%")));
+                        out.push(Found::new(Arc::from([pct])).hit(start, toks[i + 1].end, &format!("{tok}%")));
                         i += 1;
                     }
                 }
                 i += 1;
                 continue;
             };
+            let node = &self.nodes[first as usize];
             if node.leaf {
                 // no longer phrase can start here: the match (if any) is this token
                 if let Some(found) = &node.found {
-                    out.push(found.hit(start, end, word));
+                    out.push(found.hit(start, end, word(i)));
                 }
                 i += 1;
                 continue;
@@ -284,15 +322,15 @@ impl Lexicon {
                 i += 1;
                 continue;
             };
-            let stop_at = toks[stop - 1].1;
+            let stop_at = toks[stop - 1].end;
             out.push(found.hit(start, stop_at, &text[start..stop_at]));
             let mut next = stop;
             for k in i + 1..stop {
-                let Some(node2) = self.first(tok(k)) else { continue };
-                let (stop2, found2) = self.longest(text, &toks, k, node2);
+                let Some(first2) = toks[k].first else { continue };
+                let (stop2, found2) = self.longest(text, &toks, k, &self.nodes[first2 as usize]);
                 if let Some(found2) = found2 {
                     if stop2 > stop && found2.topical {
-                        let (a, b) = (toks[k].0, toks[stop2 - 1].1);
+                        let (a, b) = (toks[k].start, toks[stop2 - 1].end);
                         out.push(found2.hit(a, b, &text[a..b]));
                         next = stop2;
                         break;
@@ -307,13 +345,7 @@ impl Lexicon {
     /// The longest phrase starting at token `i` from `node` (`Lexicon._longest`): the token index
     /// after it and its meanings (`None`: no phrase starts here).
     #[inline]
-    fn longest<'a>(
-        &'a self,
-        text: &str,
-        toks: &[(usize, usize)],
-        i: usize,
-        node: &'a Node,
-    ) -> (usize, Option<&'a Found>) {
+    fn longest<'a>(&'a self, text: &str, toks: &[Tok], i: usize, node: &'a Node) -> (usize, Option<&'a Found>) {
         let mut node = node;
         let mut best_end = i;
         let mut best = None;
@@ -327,13 +359,15 @@ impl Lexicon {
             if j >= toks.len() {
                 break;
             }
-            let t = &text[toks[j].0..toks[j].1];
-            if let Some(star) = node.stars.iter().find(|s| t.starts_with(&*s.stem)) {
-                best_end = j + 1;
-                best = Some(&star.found);
+            if !node.stars.is_empty() {
+                let t = &text[toks[j].start..toks[j].end];
+                if let Some(star) = node.stars.iter().find(|s| t.starts_with(&*s.stem)) {
+                    best_end = j + 1;
+                    best = Some(&star.found);
+                }
             }
-            match node.children.get(t) {
-                Some(&child) => node = &self.nodes[child as usize],
+            match node.child(toks[j].word) {
+                Some(child) => node = &self.nodes[child as usize],
                 None => break,
             }
         }
@@ -360,9 +394,21 @@ fn merge(literal: Option<&Found>, star: &Found) -> Found {
 // lone "n't" is not. A word run is otherwise one token, an apostrophe starts one before a
 // word character ("'s"), and each listed punctuation mark is one.
 
+/// `\w` in ASCII: letters, digits and `_` (a table: the tokeniser asks for every byte).
+const WORD_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_';
+        b += 1;
+    }
+    table
+};
+
 #[inline]
 fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+    WORD_BYTE[b as usize]
 }
 
 /// Token spans of ASCII text (non-ASCII bytes are skipped like punctuation outside the set).
