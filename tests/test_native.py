@@ -141,3 +141,14 @@ def test_non_ascii_text_is_refused(core: native.NativeCore) -> None:
     for call in (core.normalize, core.sentences, core.scan):
         with pytest.raises(ValueError, match="ASCII"):
             call("cease\u2011fire")
+
+
+def test_core_refuses_what_it_cannot_read(module: ModuleType) -> None:
+    phrases, topics, no, yes, default = native.core_arguments(_analyzer())
+    assert module.Core(phrases, topics, no, yes, default).size == len(phrases)
+    with pytest.raises(ValueError, match='"shout"'):
+        module.Core([("loud", [("shout", None, 0, 0.0, None)])], topics, no, yes, default)
+    with pytest.raises(ValueError, match='"nowhere"'):
+        module.Core([("loud", [("cue", "nowhere", 0, 0.0, None)])], topics, no, yes, default)
+    with pytest.raises(ValueError, match='"nowhere"'):
+        module.Core(phrases, topics, no, yes, "nowhere")
