@@ -272,8 +272,8 @@ fn phrase_tokens(phrase: &str) -> Vec<String> {
 fn monitor_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCore>()?;
     m.add_function(wrap_pyfunction!(phrase_tokens, m)?)?;
-    // what the core implements (defined by the lead; "unset" until then)
-    m.add("SPEC", "unset")?;
+    // the digest of the Python rules this port was last checked against (tools/native_spec.py)
+    m.add("SPEC", include_str!("../SPEC").trim())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
