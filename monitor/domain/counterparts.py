@@ -38,9 +38,7 @@ class Counterparts:
                     self._actor_prefixes.append((word, cid))
                 else:
                     self._actor_words[word] = cid
-        alternatives = "|".join(re.escape(n) for n in sorted(self._by_name, key=len, reverse=True))
-        # "in Vilnius", "at Ramstein": a venue, not a counterpart
-        self._pattern = re.compile(rf"(?<![\w.])(?<!\b[Ii]n )(?<!\b[Aa]t )({alternatives})(?:'s)?(?![\w])")
+        self._pattern = _gazetteer_pattern(self._by_name)
 
     @staticmethod
     @cache
@@ -62,20 +60,48 @@ class Counterparts:
 
     def named(self, sentence: str) -> set[str]:
         """The states a sentence names."""
-        return {self._by_name[m.group(1)] for m in self._pattern.finditer(sentence)}
+        by_name = self._by_name
+        return {by_name[name] for name in self._pattern.findall(sentence)}
 
     def counterpart(self, sentence: str, own: str | None) -> str | None:
         """The one state ``sentence`` is about other than ``own`` (the actor's state, see :meth:`own`).
 
         None when it names none or several.
         """
-        named = self.named(sentence)
-        if own is not None:
-            named.discard(own)
-        return next(iter(named)) if len(named) == 1 else None
+        found = None
+        by_name = self._by_name
+        for name in self._pattern.findall(sentence):
+            cid = by_name[name]
+            if cid != own and cid != found:
+                if found is not None:
+                    return None  # a second state
+                found = cid
+        return found
 
     def display(self, cid: str) -> str:
         return self._names.get(cid, cid)
+
+
+def _gazetteer_pattern(by_name: dict[str, str]) -> re.Pattern[str]:
+    """The names as whole words, longest first, not after "in" or "at" (a venue: "in Vilnius").
+
+    Same matches as ``(?<![\\w.])(?<!\\b[Ii]n )(?<!\\b[Aa]t )(name|name|...)(?:'s)?(?!\\w)`` with the
+    names sorted longest first, written so that the regex engine skips ahead to the characters a
+    name can start with: the alternatives are grouped by their first character (each group keeps
+    the longest-first order), and the look-behinds are checked after that character, over it.
+    """
+    if not by_name or "" in by_name:
+        alternatives = "|".join(re.escape(n) for n in sorted(by_name, key=len, reverse=True))
+        return re.compile(rf"(?<![\w.])(?<!\b[Ii]n )(?<!\b[Aa]t )({alternatives})(?:'s)?(?![\w])")
+    groups: dict[str, list[str]] = {}
+    for name in sorted(by_name, key=len, reverse=True):
+        groups.setdefault(name[0], []).append(name)
+    branches = []
+    for first, names in groups.items():
+        f = re.escape(first)
+        rests = "|".join(re.escape(n[1:]) for n in names)
+        branches.append(rf"{f}(?<![\w.]{f})(?<!\b[Ii]n {f})(?<!\b[Aa]t {f})(?:{rests})")
+    return re.compile(rf"({'|'.join(branches)})(?:'s)?(?![\w])")
 
 
 def split_key(key: str) -> tuple[str, str | None]:
