@@ -1076,14 +1076,12 @@ fn claims<'c, 'h>(
                         }
                     }
                 }
-                Role::Stance => {
-                    if h.start < scenario {
-                        votes_raw.push((h, m));
-                        if let Some(t) = m.topic {
-                            specific.push(t, h.start);
-                        } else if h.text == "against" {
-                            against = true;
-                        }
+                Role::Stance if h.start < scenario => {
+                    votes_raw.push((h, m));
+                    if let Some(t) = m.topic {
+                        specific.push(t, h.start);
+                    } else if h.text == "against" {
+                        against = true;
                     }
                 }
                 Role::Scenario => scenario = scenario.min(h.end),
@@ -1254,7 +1252,7 @@ fn claims<'c, 'h>(
                 let (prev_pol, prev_hit) = votes[last];
                 let between =
                     negations(&negs, prev_hit.end, h.start, &commas) + usize::from(h.roles.has(Role::Reverser));
-                if between % 2 == 1 {
+                if !between.is_multiple_of(2) {
                     votes[last] = (-prev_pol, prev_hit);
                     *noun_led.last_mut().expect("a flag per vote") = false;
                 }
@@ -1287,12 +1285,12 @@ fn claims<'c, 'h>(
             if n > 0 {
                 neg_used.extend(negs.iter().filter(|x| seg.start <= x.start && x.start < h.start).map(|x| x.text.as_str()));
             }
-            let pol_vote = if n % 2 == 0 { m.pol } else { -m.pol };
+            let pol_vote = if n.is_multiple_of(2) { m.pol } else { -m.pol };
             if !votes.is_empty() && m.pol < 0 && evaluator {
                 // "lifting the sanctions would be a mistake": the judgement flips what it judges
                 let last = votes.len() - 1;
                 let (prev_pol, prev_hit) = votes[last];
-                votes[last] = (if n % 2 == 0 { -prev_pol } else { prev_pol }, prev_hit);
+                votes[last] = (if n.is_multiple_of(2) { -prev_pol } else { prev_pol }, prev_hit);
                 neg_used.push(&h.text);
                 continue;
             }
@@ -1301,7 +1299,7 @@ fn claims<'c, 'h>(
         }
         for &(h, sign) in &continuity {
             let n = negations(&negs, seg.start, h.start, &commas);
-            let same = if n % 2 == 0 { sign } else { -sign };
+            let same = if n.is_multiple_of(2) { sign } else { -sign };
             if n > 0 {
                 neg_used.extend(negs.iter().filter(|x| x.start < h.start).map(|x| x.text.as_str()));
             }
@@ -1374,12 +1372,12 @@ fn claims<'c, 'h>(
             cues = Vec::new();
         } else if sp.threat == PRO
             && near_pos.contains(topic)
-            && !(framed
-                || !negs.is_empty()
-                || !votes_raw.is_empty()
-                || !continuity.is_empty()
-                || carried
-                || implied_set.contains(&topic))
+            && !framed
+            && negs.is_empty()
+            && votes_raw.is_empty()
+            && continuity.is_empty()
+            && !carried
+            && !implied_set.contains(&topic)
         {
             // "coast guard vessels patrol the shoal", "the aim of the operation is to protect
             // Donbas": a posture described, not argued. Weak (it establishes a baseline an
