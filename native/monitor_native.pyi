@@ -1,0 +1,37 @@
+"""Type stubs of ``monitor_native``, the native core of monitor's rule analyzer (native/src/lib.rs).
+
+The core reads ASCII text only: every method taking text raises ``ValueError`` on anything else.
+See ``monitor/domain/analysis/native.py`` for how it is built from a ``RuleAnalyzer``.
+"""
+
+SPEC: str
+__version__: str
+
+# (role, topic, pol, value, obj)
+_Meaning = tuple[str, str | None, int, float, str | None]
+# (id, intensity_pro, intensity_contra, threat (+1/-1), threat_explicit, trigger_frame, change (+1/-1/None), percent)
+_Topic = tuple[str, float, float, int, bool, bool, int | None, bool]
+# (key, polarity, intensity, modality, category, confidence, sentence, cues, neg_cues, mod_cues, magnitude, explicit)
+_Claim = tuple[
+    str, str, float, str, str | None, float, str, tuple[str, ...], tuple[str, ...], tuple[str, ...], float | None, bool
+]
+# (topic, relation, cue, sentence)
+_Relation = tuple[str, str, str, str]
+
+class Core:
+    def __init__(
+        self,
+        phrases: list[tuple[str, list[_Meaning]]],
+        topics: list[_Topic],
+        answers_no: list[str],
+        answers_yes: list[str],
+        threat_default: str | None,
+    ) -> None: ...
+    @property
+    def size(self) -> int: ...
+    def normalize(self, text: str) -> tuple[str, str]: ...
+    def sentences(self, cased: str) -> list[tuple[int, int]]: ...
+    def scan(self, low: str) -> list[tuple[int, int, str, list[_Meaning]]]: ...
+    def analyze(self, text: str, speaker_parts: list[str]) -> tuple[list[_Claim], list[_Relation], list[str]]: ...
+
+def phrase_tokens(phrase: str) -> list[str]: ...

@@ -1,0 +1,143 @@
+"""The native core reads text exactly as the Python analyzer: normalisation, sentences, lexicon.
+
+A differential test of ``monitor_native`` (``native/src/text.rs``, ``lexicon.rs``) against
+``monitor/domain/analysis/text.py`` and ``lexicon.py``, which are its specification: every
+sentence of every labeled set and of the benchmark's novel corpus (thousands of statements
+that almost never repeat a sentence) must give the same spans and the same lexicon hits
+(offsets, text, meanings, in order). The native core reads ASCII only, so non-ASCII texts are
+left out.
+
+Without the module the tests are skipped, except under CI (``$CI`` set), where they fail.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import random
+import string
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from monitor.domain.analysis import native
+from monitor.domain.analysis.lexicon import _TOKEN, Hit
+from monitor.domain.analysis.rules import RuleAnalyzer
+from monitor.domain.analysis.text import normalize, sentences
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+LABELED = [*sorted((HERE / "cases").glob("*.jsonl")), ROOT.parent / "shared" / "eval" / "dev_cases.jsonl"]
+NOVEL = 4000  # statements of the benchmark's novel corpus (about 10,000 sentences)
+
+
+@cache
+def _analyzer() -> RuleAnalyzer:
+    return RuleAnalyzer(sentence_cache=0, native=False)
+
+
+@pytest.fixture(scope="module")
+def module() -> ModuleType:
+    if not native.available():
+        reason = "monitor_native is not built (make builds it from native/ when cargo is installed)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI must test the native core")
+        pytest.skip(reason)
+    return importlib.import_module("monitor_native")
+
+
+@pytest.fixture(scope="module")
+def core(module: ModuleType) -> native.NativeCore:
+    return native.core_for(_analyzer())
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_engine", ROOT / "bench" / "bench_engine.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@cache
+def _texts() -> tuple[str, ...]:
+    """Statement texts: the labeled sets (those present here) and the novel corpus, ASCII only."""
+    texts: list[str] = []
+    for path in LABELED:
+        if not path.exists():
+            continue
+        for line in path.read_text("utf-8").splitlines():
+            if line.strip():
+                texts.extend(st["text"] for st in json.loads(line)["statements"])
+    texts.extend(e.text for e in _bench().novel_corpus(NOVEL, 5))
+    return tuple(t for t in texts if t.isascii())
+
+
+@cache
+def _sentences() -> tuple[str, ...]:
+    """The lowered sentences of every text, as the analyzer scans them."""
+    out: list[str] = []
+    for text in _texts():
+        cased, low = normalize(text)
+        out.extend(low[a:b] for a, b in sentences(cased))
+    return tuple(out)
+
+
+def _plain(hits: list[Hit]) -> list[native.NativeHit]:
+    return [(h.start, h.end, h.text, [(m.role, m.topic, m.pol, m.value, m.obj) for m in h.meanings]) for h in hits]
+
+
+def test_the_corpus_is_large_and_ascii() -> None:
+    assert len(_texts()) > NOVEL
+    assert len(_sentences()) > 2 * NOVEL
+
+
+def test_normalize_and_sentences_match(core: native.NativeCore) -> None:
+    rng = random.Random(9)
+    # every ASCII whitespace kind, quotes and brackets around sentence ends, abbreviations, initials
+    alphabet = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f-`'\"()[].!?.,;" + string.ascii_letters[:8] + "AJMU01"
+    fuzz = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))) for _ in range(20_000)]
+    tricky = ["", " ", 'U.S. Mr. Smith. J. Doe. "No." (Yes.) [Then] 5 more.', "a.\tB!? 'C ... D"]
+    for text in [*_texts(), *tricky, *fuzz]:
+        cased, low = normalize(text)
+        assert core.normalize(text) == (cased, low), repr(text)
+        assert core.sentences(cased) == sentences(cased), repr(cased)
+        assert core.sentences(text) == sentences(text), repr(text)
+
+
+def test_phrase_tokens_match(module: ModuleType) -> None:
+    for phrase in _analyzer()._lexicon.phrases:
+        body = phrase[:-1] if phrase.endswith("*") else phrase
+        assert module.phrase_tokens(body) == _TOKEN.findall(body), phrase
+
+
+def test_scan_matches_hit_by_hit(core: native.NativeCore) -> None:
+    lexicon = _analyzer()._lexicon
+    mismatches = [s for s in _sentences() if core.scan(s) != _plain(lexicon.scan(s))]
+    assert not mismatches, f"{len(mismatches)} of {len(_sentences())} sentences differ, e.g. {mismatches[:3]}"
+
+
+def test_scan_matches_on_odd_tokens(core: native.NativeCore) -> None:
+    """Numbers before "%" (Python's float() reads "1_000" and "5e3"), contractions, apostrophes,
+    punctuation, stems and phrases cut short, shuffled from the lexicon's own words."""
+    lexicon = _analyzer()._lexicon
+    words = sorted({w for p in lexicon.phrases for w in p.rstrip("*").split() if w.isascii()})
+    stems = sorted({p.rstrip("*").split()[-1] for p in lexicon.phrases if p.endswith("*") and p.isascii()})
+    words += [s + end for s in stems for end in ("", "s", "ing", "ed", "ion", "_x")]
+    numbers = ["5", "1_000", "1__0", "5e3", "1e999", "12abc", "007", "%", "percent"]
+    odd = [*numbers, "n't", "don't", "'s", "it's", ",", ";", ":", "(", ")", "-", "'", "_"]
+    rng = random.Random(3)
+    for _ in range(20_000):
+        parts = [rng.choice(odd) if rng.random() < 0.3 else rng.choice(words) for _ in range(rng.randint(1, 12))]
+        low = rng.choice([" ", "", "  "]).join(parts) if rng.random() < 0.2 else " ".join(parts)
+        assert core.scan(low) == _plain(lexicon.scan(low)), repr(low)
+
+
+def test_non_ascii_text_is_refused(core: native.NativeCore) -> None:
+    for call in (core.normalize, core.sentences, core.scan):
+        with pytest.raises(ValueError, match="ASCII"):
+            call("cease\u2011fire")
