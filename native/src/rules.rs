@@ -13,6 +13,7 @@
 //! each is anchored, short and simple enough to be matched exactly without a regex engine, and
 //! each matcher's comment gives the Python pattern and why the hand-coded reading equals it.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -169,9 +170,27 @@ fn spec(core: &Core, topic: TopicId) -> &TopicSpec {
 }
 
 /// Python's `round(x, ndigits)` on a float: correctly rounded, ties to even on the exact binary
-/// value. Rust's fixed-precision formatting is exact in the same way (and parsing back is
-/// correctly rounded, as Python's is), so the round trip through decimal text is Python's.
+/// value, for the two and three digits the rules round to.
+///
+/// Usually the scaled value is clearly off a tie, and the nearest integer `k` says it all:
+/// `k / 10^n` is the double nearest to the decimal, as the decimal's parse is (division is
+/// correctly rounded). Near a tie the rounding error of the scaling could decide, so there the
+/// exact decimal expansion does: Rust's fixed-precision formatting rounds the exact binary value
+/// half to even, as Python does, and parsing back is correctly rounded.
 fn py_round(x: f64, ndigits: usize) -> f64 {
+    let scale = if ndigits == 2 { 100.0 } else { 1000.0 };
+    debug_assert!(ndigits == 2 || ndigits == 3);
+    let y = x * scale;
+    // |y| < 1e9: the scaling errs by less than 1.2e-7, far inside the margin around the tie
+    if y.abs() < 1e9 {
+        let floor = y.floor();
+        let frac = y - floor; // exact
+        if (frac - 0.5).abs() > 1e-6 {
+            let k = if frac < 0.5 { floor } else { floor + 1.0 };
+            // a value rounded to zero keeps its sign, as in Python (round(-0.001, 2) is -0.0)
+            return if k == 0.0 { 0.0f64.copysign(x) } else { k / scale };
+        }
+    }
     format!("{x:.ndigits$}").parse().expect("a formatted float parses back")
 }
 
@@ -484,14 +503,6 @@ fn phrasal(core: &Core, hits: Vec<Hit>, low: &str) -> Vec<Hit> {
     out
 }
 
-/// What becomes of a hit before the sentence is split into clauses (see `read_sentence`).
-enum Plan {
-    Keep,
-    Skip,
-    /// index into the replacement hits
-    Replace(usize),
-}
-
 /// `_sentence`: the claims, relations and notes of one sentence; returns the keys it names (the
 /// topics a following sentence without its own inherits).
 fn read_sentence<'c>(
@@ -530,21 +541,15 @@ fn read_sentence<'c>(
     // "is not going to ease the sanctions": a "to ..." subordinator after a verb that takes an
     // infinitive is the infinitive, read without its "to" (or dropped when that reads as nothing).
     // This depends on the hit alone, so it is decided before the walk below.
-    let mut replacements: Vec<Hit> = Vec::new();
-    let plans: Vec<Plan> = hits
+    // (hit index, its replacement or None to drop it), for the few hits it concerns
+    let infinitives: Vec<(usize, Option<Hit>)> = hits
         .iter()
-        .map(|h| {
-            if h.role != Role::Sub || !h.text.starts_with("to ") || !is_to_head(&word_before(cased, h.start)) {
-                return Plan::Keep;
-            }
+        .enumerate()
+        .filter(|(_, h)| h.role == Role::Sub && h.text.starts_with("to ") && is_to_head(&word_before(cased, h.start)))
+        .map(|(i, h)| {
             let inner = low.get(h.start + 3..h.end).map(|s| core.lexicon.scan(s)).unwrap_or_default();
-            match inner.into_iter().find(|x| x.start == 0) {
-                None => Plan::Skip,
-                Some(x) => {
-                    replacements.push(Hit::new(h.start + 3, h.end, x.text, x.meanings));
-                    Plan::Replace(replacements.len() - 1)
-                }
-            }
+            let x = inner.into_iter().find(|x| x.start == 0);
+            (i, x.map(|x| Hit::new(h.start + 3, h.end, x.text, x.meanings)))
         })
         .collect();
     // the sentence has a negator or hedge (Python computes it at the first comma that asks)
@@ -560,13 +565,10 @@ fn read_sentence<'c>(
             role = Role::Sub;
         } else {
             // (exclusive with the branch above: a purpose phrase does not start with "to ")
-            match plans[i] {
-                Plan::Keep => {}
-                Plan::Skip => continue,
-                Plan::Replace(k) => {
-                    h = &replacements[k];
-                    role = h.role;
-                }
+            if let Some((_, replaced)) = infinitives.iter().find(|(j, _)| *j == i) {
+                let Some(x) = replaced else { continue };
+                h = x;
+                role = h.role;
             }
         }
         after_comma = role == Role::Comma;
@@ -614,7 +616,7 @@ fn read_sentence<'c>(
     let objects = Objects::of(core, hits);
 
     let mut cued_keys: Vec<Key<'c>> = Vec::new();
-    let mut prev: Vec<Key<'c>> = carry.to_vec();
+    let mut prev: Cow<'_, [Key<'c>]> = Cow::Borrowed(carry);
     let mut prev_cond = false; // the carried topics were named by this sentence's condition
     let mut cond_keys: Vec<Key<'c>> = Vec::new(); // every topic named by this sentence's conditions so far
     let mut any_votes = false;
@@ -694,7 +696,7 @@ fn read_sentence<'c>(
             if prev_cond {
                 cond_segs.push((si, own_topics, heads));
             }
-            prev = keys;
+            prev = Cow::Owned(keys);
         }
     }
     if sentence_threat <= THREAT_ACT && !cond_segs.is_empty() && region.is_none() {
