@@ -15,6 +15,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::ops::Range;
 use std::sync::Arc;
 
 use crate::types::{
@@ -324,46 +325,102 @@ impl<'c> Objects<'c> {
     }
 }
 
-/// Positions by topic in insertion order: Python's `dict[str, list[int]]` where the order of the
-/// topics leaks into the output (`_nearest` takes the first of equal distances).
+/// Positions by topic: Python's `dict[str, list[int]]`, whose order of topics leaks into the
+/// output (`_nearest` takes the first of equal distances, in the dict's order).
+///
+/// One flat list of (topic, position): the topics are in the order they first appear in it,
+/// and each topic's positions in their own order. That is the dict's order for a dict that only
+/// grows (`cue_pos`); `_heads`, which also moves positions between topics, is built apart and
+/// laid out this way when done (`HeadsBuilder`).
 #[derive(Clone, Default, Debug)]
-struct PosMap(Vec<(TopicId, Vec<usize>)>);
+struct PosMap {
+    entries: Vec<(TopicId, usize)>,
+}
 
 impl PosMap {
-    fn get(&self, topic: TopicId) -> Option<&Vec<usize>> {
-        self.0.iter().find(|(t, _)| *t == topic).map(|(_, v)| v)
+    fn contains(&self, topic: TopicId) -> bool {
+        self.entries.iter().any(|&(t, _)| t == topic)
     }
 
-    fn contains(&self, topic: TopicId) -> bool {
-        self.0.iter().any(|(t, _)| *t == topic)
+    /// `d[topic]`, as an iterator (empty when the topic is not there)
+    fn of(&self, topic: TopicId) -> impl Iterator<Item = usize> + '_ {
+        self.entries.iter().filter(move |&&(t, _)| t == topic).map(|&(_, p)| p)
+    }
+
+    /// `d[topic][0]`
+    fn first(&self, topic: TopicId) -> Option<usize> {
+        self.of(topic).next()
     }
 
     /// `d.setdefault(topic, []).append(pos)`
     fn push(&mut self, topic: TopicId, pos: usize) {
-        match self.0.iter_mut().find(|(t, _)| *t == topic) {
-            Some((_, v)) => v.push(pos),
-            None => self.0.push((topic, vec![pos])),
+        self.entries.push((topic, pos));
+    }
+
+    /// every position, of any topic
+    fn positions(&self) -> impl Iterator<Item = usize> + '_ {
+        self.entries.iter().map(|&(_, p)| p)
+    }
+
+    /// `_nearest`: the topic with a position nearest to `pos` (the first of equal distances, in
+    /// the dict's order)
+    fn nearest(&self, pos: usize) -> Option<TopicId> {
+        let mut best = None;
+        let mut dist = FAR;
+        for (i, &(topic, _)) in self.entries.iter().enumerate() {
+            if self.entries[..i].iter().any(|&(t, _)| t == topic) {
+                continue; // the topic's positions were read at its first
+            }
+            for p in self.of(topic) {
+                let d = p.abs_diff(pos);
+                if d < dist {
+                    best = Some(topic);
+                    dist = d;
+                }
+            }
         }
+        best
+    }
+}
+
+/// `_heads`' dict while it is built: positions move between topics, and a topic emptied is
+/// deleted (and goes last if it comes back).
+#[derive(Default)]
+struct HeadsBuilder {
+    order: Vec<TopicId>,
+    entries: Vec<(TopicId, usize)>,
+}
+
+impl HeadsBuilder {
+    /// `d.setdefault(topic, []).append(pos)`
+    fn push(&mut self, topic: TopicId, pos: usize) {
+        if !self.order.contains(&topic) {
+            self.order.push(topic);
+        }
+        self.entries.push((topic, pos));
     }
 
     /// `d[topic].remove(pos)`: the first occurrence
     fn remove_one(&mut self, topic: TopicId, pos: usize) {
-        if let Some((_, v)) = self.0.iter_mut().find(|(t, _)| *t == topic) {
-            if let Some(i) = v.iter().position(|&p| p == pos) {
-                v.remove(i);
-            }
+        if let Some(i) = self.entries.iter().position(|&e| e == (topic, pos)) {
+            self.entries.remove(i);
         }
     }
 
     /// `if not d[topic]: del d[topic]`
     fn drop_if_empty(&mut self, topic: TopicId) {
-        if let Some(i) = self.0.iter().position(|(t, v)| *t == topic && v.is_empty()) {
-            self.0.remove(i);
+        if !self.entries.iter().any(|&(t, _)| t == topic) {
+            self.order.retain(|&t| t != topic);
         }
     }
 
-    fn positions(&self) -> impl Iterator<Item = usize> + '_ {
-        self.0.iter().flat_map(|(_, v)| v.iter().copied())
+    /// The dict as a `PosMap`: grouped by topic, in the dict's order.
+    fn done(self) -> PosMap {
+        let mut entries = Vec::with_capacity(self.entries.len());
+        for &topic in &self.order {
+            entries.extend(self.entries.iter().filter(|&&(t, _)| t == topic));
+        }
+        PosMap { entries }
     }
 }
 
@@ -377,20 +434,30 @@ enum Kind {
     Sub,
 }
 
-/// A clause of a sentence (`_Segment`).
-struct Segment<'h> {
+/// A clause of a sentence while the sentence is split (`_Segment` without its hits): where its
+/// run of hits starts in the list of all the clauses' hits.
+#[derive(Clone, Copy)]
+struct Clause {
     kind: Kind,
     start: usize,
-    close_at_comma: bool,
     /// opened after a comma by a subject that is no pronoun: it inherits no topic
     named_subject: bool,
-    hits: Vec<&'h Hit>,
+    from: usize,
 }
 
-impl<'h> Segment<'h> {
-    fn new(kind: Kind, start: usize) -> Segment<'h> {
-        Segment { kind, start, close_at_comma: false, named_subject: false, hits: Vec::new() }
+impl Clause {
+    fn new(kind: Kind, start: usize, from: usize) -> Clause {
+        Clause { kind, start, named_subject: false, from }
     }
+}
+
+/// A clause of a sentence (`_Segment`), with its hits.
+struct Segment<'a, 'h> {
+    kind: Kind,
+    start: usize,
+    /// opened after a comma by a subject that is no pronoun: it inherits no topic
+    named_subject: bool,
+    hits: &'a [&'h Hit],
 }
 
 /// One claim before it is output (`_Raw`); the sentence is added when it is.
@@ -554,8 +621,11 @@ fn read_sentence<'c>(
         .collect();
     // the sentence has a negator or hedge (Python computes it at the first comma that asks)
     let scoped = hits.iter().any(|x| is_scoped(x.role));
-    let mut segments: Vec<Segment<'_>> = Vec::new();
-    let mut cur = Segment::new(Kind::Main, 0);
+    // Each hit goes to the clause open at the time, so the clauses' hits are consecutive runs of
+    // one list: a clause is its `Clause` and the run `from..` the next clause starts at.
+    let mut flat: Vec<&Hit> = Vec::with_capacity(hits.len());
+    let mut spans: Vec<(Clause, Range<usize>)> = Vec::new();
+    let mut cur = Clause::new(Kind::Main, 0, 0);
     let mut after_comma = false;
     for (i, orig) in hits.iter().enumerate() {
         let mut h = orig;
@@ -573,45 +643,49 @@ fn read_sentence<'c>(
         }
         after_comma = role == Role::Comma;
         if role == Role::Bound {
-            segments.push(std::mem::replace(&mut cur, Segment::new(Kind::Main, h.end)));
+            spans.push((cur, cur.from..flat.len()));
+            cur = Clause::new(Kind::Main, h.end, flat.len());
             continue;
         }
         if role == Role::Comma {
-            if cur.kind != Kind::Main && cur.close_at_comma {
-                segments.push(std::mem::replace(&mut cur, Segment::new(Kind::Main, h.end)));
-            } else if let Some(end) = (cur.kind == Kind::Main && scoped && scoped_around(&cur.hits, hits, i))
+            // (a conditional or subordinate clause, and only such a clause, closes at a comma)
+            if cur.kind != Kind::Main {
+                spans.push((cur, cur.from..flat.len()));
+                cur = Clause::new(Kind::Main, h.end, flat.len());
+            } else if let Some(end) = (scoped && scoped_around(&flat[cur.from..], hits, i))
                 .then(|| pattern::new_clause(cased, h.end))
                 .flatten()
             {
                 // ", Russia has decided to resume ...", ", and vessels may leave port": a new subject
                 // and its verb start a clause; negation and hedges before the comma stay behind, and
                 // a named subject ("the offensive will continue") takes no topic from before the comma
-                let named_subject = !cased[h.end..end]
+                spans.push((cur, cur.from..flat.len()));
+                cur = Clause::new(Kind::Main, h.end, flat.len());
+                cur.named_subject = !cased[h.end..end]
                     .split(|c: char| c.is_ascii() && is_space(c as u8))
                     .any(|w| !w.is_empty() && is_pronoun(&w.to_ascii_lowercase()));
-                let mut next = Segment::new(Kind::Main, h.end);
-                next.named_subject = named_subject;
-                segments.push(std::mem::replace(&mut cur, next));
             } else {
-                cur.hits.push(h);
+                flat.push(h);
             }
             continue;
         }
         if role == Role::Cond || role == Role::Sub {
-            let kind = if role == Role::Cond { Kind::Cond } else { Kind::Sub };
-            // a subordinate clause ends at the next comma or boundary, wherever it starts
-            let mut next = Segment::new(kind, h.start);
-            next.close_at_comma = true;
-            next.hits.push(h);
-            let done = std::mem::replace(&mut cur, next);
-            if !done.hits.is_empty() || done.kind != Kind::Main {
-                segments.push(done);
+            // a subordinate clause ends at the next comma or boundary, wherever it starts (an empty
+            // main clause before it is dropped)
+            if flat.len() > cur.from || cur.kind != Kind::Main {
+                spans.push((cur, cur.from..flat.len()));
             }
+            cur = Clause::new(if role == Role::Cond { Kind::Cond } else { Kind::Sub }, h.start, flat.len());
+            flat.push(h);
             continue;
         }
-        cur.hits.push(h);
+        flat.push(h);
     }
-    segments.push(cur);
+    spans.push((cur, cur.from..flat.len()));
+    let segments: Vec<Segment<'_, '_>> = spans
+        .into_iter()
+        .map(|(c, run)| Segment { kind: c.kind, start: c.start, named_subject: c.named_subject, hits: &flat[run] })
+        .collect();
     let conditional = segments.iter().any(|s| s.kind == Kind::Cond);
     let objects = Objects::of(core, hits);
 
@@ -625,7 +699,7 @@ fn read_sentence<'c>(
     let mut threat_cue: &str = "";
     let mut cond_segs: Vec<(usize, Vec<TopicId>, Option<PosMap>)> = Vec::new();
     for seg in segments.iter().filter(|s| s.kind == Kind::Main) {
-        for h in &seg.hits {
+        for h in seg.hits {
             for m in h.meanings.iter() {
                 if m.role == Role::Threat && m.value < sentence_threat {
                     sentence_threat = m.value;
@@ -645,7 +719,7 @@ fn read_sentence<'c>(
                 .iter()
                 .flat_map(|&h| h.meanings.iter().filter(|m| m.role == Role::Cue).filter_map(move |m| Some((h, m.topic?))))
                 .collect();
-            let found = heads_of(&cue_hits, &seg.hits, sentence);
+            let found = heads_of(&cue_hits, seg.hits, sentence);
             let keys = own_topics.iter().filter(|&&t| found.contains(t)).map(|&t| objects.key(t)).collect();
             heads = Some(found);
             keys
@@ -826,9 +900,9 @@ fn report_frame(
 }
 
 /// `_segment_topics`: the topics a clause's cues name, in order.
-fn segment_topics(seg: &Segment<'_>) -> Vec<TopicId> {
+fn segment_topics(seg: &Segment<'_, '_>) -> Vec<TopicId> {
     let mut out: Vec<TopicId> = Vec::new();
-    for h in &seg.hits {
+    for h in seg.hits {
         for m in h.meanings.iter() {
             if let (Role::Cue, Some(t)) = (m.role, m.topic) {
                 if !out.contains(&t) {
@@ -879,7 +953,7 @@ fn negations(negs: &[&Hit], seg_start: usize, pos: usize, commas: &[usize]) -> u
 /// noun of a compound is; "shipments of Patriot interceptors": a container noun (shipments,
 /// exports, deliveries) takes the topic of what it contains.
 fn heads_of(cue_hits: &[(&Hit, TopicId)], hits: &[&Hit], sentence: &str) -> PosMap {
-    let mut out = PosMap::default();
+    let mut out = HeadsBuilder::default();
     let mut prev: Option<(&Hit, TopicId)> = None; // the current head
     let mut members: Vec<usize> = Vec::new(); // positions of the current phrase counted under the head so far
     for &(h, topic) in cue_hits {
@@ -915,7 +989,7 @@ fn heads_of(cue_hits: &[(&Hit, TopicId)], hits: &[&Hit], sentence: &str) -> PosM
             members.push(h.start);
         }
     }
-    out
+    out.done()
 }
 
 /// `_relatives`: stance words right after "<topic noun> <subject> has": "the missiles the UK has
@@ -950,24 +1024,8 @@ fn prepositions_of(hits: &[&Hit]) -> Vec<usize> {
     out
 }
 
-/// `_nearest`: the topic with a cue nearest to `pos` (the first of equal distances, in the map's order).
-fn nearest_topic(pos: usize, cue_pos: &PosMap) -> Option<TopicId> {
-    let mut best = None;
-    let mut dist = FAR;
-    for (topic, positions) in &cue_pos.0 {
-        for &p in positions {
-            let d = p.abs_diff(pos);
-            if d < dist {
-                best = Some(*topic);
-                dist = d;
-            }
-        }
-    }
-    best
-}
-
 /// `_frames`: a cue of `topic` in the clause introduces what is responded to ("our response to ...").
-fn frames(seg: &Segment<'_>, topic: TopicId, sentence: &str) -> bool {
+fn frames(seg: &Segment<'_, '_>, topic: TopicId, sentence: &str) -> bool {
     seg.hits.iter().any(|h| {
         h.meanings.iter().any(|m| {
             m.role == Role::Cue
@@ -981,12 +1039,12 @@ fn frames(seg: &Segment<'_>, topic: TopicId, sentence: &str) -> bool {
 /// seizure") are not threats.
 fn outside_triggers<'h>(
     core: &Core,
-    seg: &Segment<'h>,
+    seg: &Segment<'_, 'h>,
     threats: Vec<(&'h Hit, f64)>,
     sentence: &str,
 ) -> Vec<(&'h Hit, f64)> {
     let mut spans: Vec<(usize, usize)> = Vec::new();
-    for h in &seg.hits {
+    for h in seg.hits {
         for m in h.meanings.iter() {
             if let (Role::Cue, Some(t)) = (m.role, m.topic) {
                 // "our response to the seizure" names the trigger; "we will answer with more
@@ -1040,7 +1098,7 @@ fn implied_threat_topic(
 fn claims<'c, 'h>(
     core: &'c Core,
     sentence: &str,
-    seg: &Segment<'h>,
+    seg: &Segment<'_, 'h>,
     own_topics: &[TopicId],
     inherited: &[Key<'c>],
     objects: &Objects<'c>,
@@ -1064,7 +1122,7 @@ fn claims<'c, 'h>(
     let mut against = false;
     let mut permit = false; // "imports may continue under licence": a permission, "may" is no hedge
     let mut scenario = FAR; // "training to close the sea lanes": what is rehearsed is no stance on the drill
-    for &h in &seg.hits {
+    for &h in seg.hits {
         for m in h.meanings.iter() {
             match m.role {
                 Role::Cue => {
@@ -1121,10 +1179,12 @@ fn claims<'c, 'h>(
             .collect()
     };
     let voted = !votes_raw.is_empty() || !continuity.is_empty();
-    let generic: Vec<(&'h Hit, &'h Meaning)> = if votes_raw.len() > 1 {
-        votes_raw.iter().copied().filter(|(_, m)| m.topic.is_none()).collect()
+    let only_generic: Vec<(&'h Hit, &'h Meaning)>;
+    let generic: &[(&'h Hit, &'h Meaning)] = if votes_raw.len() > 1 {
+        only_generic = votes_raw.iter().copied().filter(|(_, m)| m.topic.is_none()).collect();
+        &only_generic
     } else {
-        votes_raw.clone()
+        &votes_raw
     };
     if !threats.is_empty() {
         threats = outside_triggers(core, seg, threats, sentence);
@@ -1144,11 +1204,11 @@ fn claims<'c, 'h>(
     // generic stance words attach to the head of a noun phrase: in "restrictions on Syria's
     // energy sector are lifted" the restrictions are lifted, not the energy
     // "against" right after a threat or topic noun is a preposition ("a ground offensive against")
-    let mut prepositions: Vec<usize> = if against { prepositions_of(&seg.hits) } else { Vec::new() };
+    let mut prepositions: Vec<usize> = if against { prepositions_of(seg.hits) } else { Vec::new() };
     // "the missiles the UK has supplied are for use within Ukraine": a stance verb in an object
     // relative clause after its topic noun describes a past act, not the stance of the clause
     if sentence.contains(" ha") {
-        prepositions.extend(relatives(&seg.hits, sentence));
+        prepositions.extend(relatives(seg.hits, sentence));
     }
     // the topic each generic stance word attaches to, computed once per word
     let mut nearest: Vec<(usize, Option<TopicId>)> = Vec::new();
@@ -1157,7 +1217,7 @@ fn claims<'c, 'h>(
         near_pos = heads.unwrap_or(&cue_pos);
         for &(h, m) in &votes_raw {
             if m.topic.is_none() && !nearest.iter().any(|&(p, _)| p == h.start) {
-                nearest.push((h.start, nearest_topic(h.start, near_pos)));
+                nearest.push((h.start, near_pos.nearest(h.start)));
             }
         }
     }
@@ -1195,20 +1255,23 @@ fn claims<'c, 'h>(
     } else {
         Modality::Asserted
     };
-    let mod_cues: Vec<String> = hedges.iter().chain(&condcues).map(|&s| s.to_owned()).collect();
 
     let mut out: Vec<Raw<'c>> = Vec::new();
+    // per topic (allocated once, cleared for each)
+    let mut votes: Vec<(i8, &'h Hit)> = Vec::new();
+    let mut neg_used: Vec<&str> = Vec::new();
+    let mut cands: Vec<(&'h Hit, &'h Meaning)> = Vec::new();
+    let mut noun_led: Vec<bool> = Vec::new(); // per vote: it stands under a negative noun a passive reverser can undo
     for &(topic, key) in &topics {
         let sp = spec(core, topic);
-        let mut votes: Vec<(i8, &'h Hit)> = Vec::new();
-        let mut neg_used: Vec<&str> = Vec::new();
+        votes.clear();
+        neg_used.clear();
         let framed = multi && !framing.contains(&topic) && !framing.is_empty();
-        let mut voted_at: Vec<usize> = Vec::new();
-        let mut cands: Vec<(&'h Hit, &'h Meaning)> = Vec::new();
+        cands.clear();
         // a topic's own reading of a word wins over the generic one ("cut" from SWIFT is a sanction)
-        let own = specific.get(topic);
+        let own = specific.contains(topic);
         // only this topic's own readings and the generic ones, in hit order
-        let pool = if own.is_some() { &votes_raw } else { &generic };
+        let pool = if own { &votes_raw[..] } else { generic };
         if !implied_set.contains(&topic) {
             for &(h, m) in pool {
                 if m.topic.is_some_and(|t| t != topic) {
@@ -1221,7 +1284,7 @@ fn claims<'c, 'h>(
                     continue; // "an offensive against the militia": a preposition, not opposition
                 }
                 if m.topic.is_none()
-                    && (own.is_some_and(|o| o.contains(&h.start))
+                    && ((own && specific.of(topic).any(|p| p == h.start))
                         || framed
                         || (multi
                             && !framing.contains(&topic)
@@ -1229,16 +1292,15 @@ fn claims<'c, 'h>(
                 {
                     continue;
                 }
-                if voted_at.contains(&h.start) {
-                    continue; // one vote per phrase and topic
+                if cands.iter().any(|(c, _)| c.start == h.start) {
+                    continue; // one vote per phrase and topic (`voted_at`: the candidates' positions)
                 }
-                voted_at.push(h.start);
                 cands.push((h, m));
             }
         }
         let mut ops = 0usize; // negative verbs governing the next stance word (they chain: "lifted the ban on exports")
         let mut by_noun = false; // the pending operator chain is headed by a negative noun ("the ban on ...")
-        let mut noun_led: Vec<bool> = Vec::new(); // per vote: it stands under a negative noun a passive reverser can undo
+        noun_led.clear();
         for (idx, &(h, m)) in cands.iter().enumerate() {
             let nxt = cands.get(idx + 1).map(|&(x, _)| x);
             let close = nxt.is_some_and(|x| x.start as isize - h.end as isize <= OPERATOR_GAP);
@@ -1323,7 +1385,7 @@ fn claims<'c, 'h>(
             Some(acc.map_or(v, |a| py_min(a, v)))
         });
         let acts = acts.unwrap_or(0.0);
-        let topic_cue = cue_pos.get(topic);
+        let topic_cue = cue_pos.first(topic); // `cue_pos[topic][0]`, if the clause names the topic
         let mut pol: Pol;
         let mut confidence: f64;
         let cues: Vec<&str>;
@@ -1354,10 +1416,10 @@ fn claims<'c, 'h>(
         } else if let Some(first_neg) = negs.first().filter(|n0| {
             continuity.is_empty() // "no amendments to our doctrine": the negator is the change word's
                 && topic_cue.is_some_and(|c| {
-                    n0.start < c[0]
+                    n0.start < c
                         // "that does not mean the question of legitimacy has gone away": no denial of the topic
                         && !sentence.as_bytes().get(n0.end..).is_some_and(|s| s.starts_with(b" mean"))
-                        && (!is_neg_subject(&n0.text) || c[0] as isize - n0.end as isize <= NEG_TOPIC_GAP)
+                        && (!is_neg_subject(&n0.text) || c as isize - n0.end as isize <= NEG_TOPIC_GAP)
                 })
                 && (!multi || near_pos.contains(topic))
         }) {
@@ -1433,7 +1495,7 @@ fn claims<'c, 'h>(
         let pos = votes
             .iter()
             .map(|(_, h)| h.start)
-            .chain(topic_cue.into_iter().flatten().copied())
+            .chain(cue_pos.of(topic))
             .fold(if carried { seg.start } else { FAR }, usize::min);
         out.push(Raw {
             key,
@@ -1447,7 +1509,7 @@ fn claims<'c, 'h>(
             pos,
             cues: dedupe(cues.iter().chain(&threat_cues).chain(&amp_cues)),
             neg_cues: dedupe(&neg_used),
-            mod_cues: mod_cues.clone(),
+            mod_cues: hedges.iter().chain(&condcues).map(|&s| s.to_owned()).collect(),
             magnitude,
         });
     }
@@ -1517,11 +1579,21 @@ mod pattern {
     /// a whole word after a space.
     pub fn particle_hint(low: &str) -> bool {
         let s = low.as_bytes();
-        s.iter().enumerate().any(|(i, &b)| {
-            b == b' '
-                && [&b"out"[..], b"off", b"over", b"back", b"down", b"home", b"up", b"aside"].iter().any(|p| {
-                    s[i + 1..].starts_with(p) && s.get(i + 1 + p.len()).is_none_or(|&c| !is_word(c))
-                })
+        let whole = |i: usize, p: &[u8]| s[i..].starts_with(p) && s.get(i + p.len()).is_none_or(|&c| !is_word(c));
+        // (a byte loop: spaces are too close together for memchr to pay)
+        (0..s.len().saturating_sub(1)).any(|i| {
+            s[i] == b' ' && {
+                let j = i + 1;
+                match s[j] {
+                    b'o' => whole(j, b"out") || whole(j, b"off") || whole(j, b"over"),
+                    b'b' => whole(j, b"back"),
+                    b'd' => whole(j, b"down"),
+                    b'h' => whole(j, b"home"),
+                    b'u' => whole(j, b"up"),
+                    b'a' => whole(j, b"aside"),
+                    _ => false,
+                }
+            }
         })
     }
 
