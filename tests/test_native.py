@@ -163,13 +163,7 @@ def test_core_refuses_what_it_cannot_read(module: ModuleType) -> None:
         module.Core(phrases, topics, no, yes, "nowhere")
 
 
-def test_analyze_matches_statement_by_statement(
-    module: ModuleType, core: native.NativeCore, request: pytest.FixtureRequest
-) -> None:
-    if module.SPEC == "unset":
-        request.applymarker(
-            pytest.mark.xfail(reason="rules.rs is not ported yet (SPEC unset); --runxfail shows the differences")
-        )
+def test_analyze_matches_statement_by_statement(core: native.NativeCore) -> None:
     python = _analyzer()
     reader = RuleAnalyzer(sentence_cache=0, native=False)
     reader._native = core  # the analyzer's own routing to the core (ASCII, or ASCII once normalised)
