@@ -9,14 +9,16 @@ the topic pack is read once, when the detector is built.
 
 from __future__ import annotations
 
+from hashlib import sha256
 from importlib import resources
 from importlib.resources.abc import Traversable
+from typing import Any
 
 from monitor.domain.analysis import Analysis, Analyzer
 from monitor.domain.analysis.rules import RuleAnalyzer
 from monitor.domain.analysis.text import fingerprint_text
 from monitor.domain.counterparts import SEPARATOR, Counterparts, split_key
-from monitor.domain.fast import build, replace
+from monitor.domain.fast import build, construct, replace
 from monitor.domain.ids import alert_id, digest
 from monitor.domain.models import (
     Alert,
@@ -30,7 +32,7 @@ from monitor.domain.models import (
     StatementRef,
     TopicStance,
 )
-from monitor.domain.stance import Decision, EngineConfig, decide, merge_claims
+from monitor.domain.stance import EngineConfig, Fields, Outcome, decide, merge_claims
 from monitor.domain.topics import load_pack
 
 __all__ = ["Analyzer", "Detector", "EngineConfig"]
@@ -84,6 +86,8 @@ class Detector:
         pack = getattr(analyzer, "pack", None) or load_pack(self.config.topic_packs)
         self._per_counterpart = frozenset(t.id for t in pack.topics if t.per_counterpart)
         self._counterparts = Counterparts.builtin()
+        self._tracked_topics: dict[str, bool] = {}  # memo of _tracked
+        self._own_states: dict[str, str | None] = {}  # memo of Counterparts.own per actor
         self._version = f"{analyzer.name}+code{ENGINE_CODE}+cfg{digest(self.config.model_dump_json(), size=6)}"
 
     @property
@@ -96,71 +100,123 @@ class Detector:
         return self.analyzer.analyze(event.text, speaker=event.speaker)
 
     def step(self, state: StanceState, event: StatementEvent) -> tuple[StanceState, list[Alert]]:
-        cfg = self.config
-        fp = digest(fingerprint_text(event.text), size=16)
-        if fp in state.seen:
+        # The models' fields are read through their __dict__: pydantic models define __getattr__,
+        # which makes every attribute read take the interpreter's slow path.
+        ev = event.__dict__
+        st = state.__dict__
+        fp = _seen_key(ev["text"])
+        if fp in st["seen"]:
             # The same words again (a republication): evidence, never news.
-            return replace(state, {"statements": state.statements + 1}), []
-        seen = (*state.seen, fp)[-cfg.seen_window :] if cfg.seen_window else ()
+            return replace(state, {"statements": st["statements"] + 1}), []
+        cfg = self.config.__dict__
+        window = cfg["seen_window"]
+        seen = (*st["seen"], fp)[-window:] if window else ()
         analysis = self.analyze(event)
-        claims = analysis.claims
-        if self._per_counterpart:
-            claims = self._keyed(claims, event.actor)
-        merged = merge_claims(claims)
-        topics = dict(state.topics)
-        candidates: list[tuple[Decision, Claim, TopicStance]] = []
-        refs: dict[str, StatementRef] = {}
-        for topic, claim in merged.items():
-            ref = refs.get(claim.sentence)
-            if ref is None:
-                ref = refs[claim.sentence] = build(StatementRef, {
-                    "id": event.id, "speaker": event.speaker, "quote": _clip(claim.sentence, cfg.quote_chars),
-                    "source_url": event.source_url, "published_at": event.published_at,
-                })
-            prior = topics.get(topic)
-            if prior is None and self._per_counterpart:
-                prior = self._general(state.topics, topic)  # stances from before this statement
-            decision = decide(prior, claim, ref, cfg)
-            if decision.stance is not None:
-                topics[topic] = decision.stance
-            if decision.alert_kind is not None and prior is not None:
-                candidates.append((decision, claim, prior))
-        for rel in analysis.relations:
+        relations = analysis.relations
+        prior_topics: dict[str, TopicStance] = st["topics"]
+        topics = dict(prior_topics)
+        merged = self._merged(analysis.claims, ev["actor"]) if analysis.claims else {}
+        candidates: list[tuple[Outcome, str, Fields, str, TopicStance]] = []
+        if merged:
+            per_counterpart = self._per_counterpart
+            refs: dict[str, StatementRef] = {}
+            quote_chars = cfg["quote_chars"]
+            for key, claim in merged.items():
+                sentence = claim["sentence"]
+                ref = refs.get(sentence)
+                if ref is None:
+                    ref = refs[sentence] = construct(StatementRef, {
+                        "id": ev["id"], "speaker": ev["speaker"],
+                        "quote": sentence if len(sentence) <= quote_chars else _clip(sentence, quote_chars),
+                        "source_url": ev["source_url"], "published_at": ev["published_at"],
+                    }, _REF_FIELDS.copy())
+                prior = prior_topics.get(key)
+                if prior is None and per_counterpart:
+                    prior = self._general(prior_topics, key)  # stances from before this statement
+                outcome, stance, reason = decide(prior, claim, key, ref, cfg)
+                topics[key] = stance
+                if prior is not None and (outcome == "contradiction" or outcome == "escalation"):
+                    candidates.append((outcome, reason, claim, key, prior))
+        for rel in relations:
             prior = topics.get(rel.topic)
             if prior is not None and rel.relation == "same" and rel.topic not in merged:
                 topics[rel.topic] = replace(prior, {"support": prior.support + 1})
-        alerts = self._alerts(event, candidates)
-        undecided = state.undecided + (1 if not merged and not analysis.relations else 0)
-        new_state = replace(
-            state, {"topics": topics, "seen": seen, "statements": state.statements + 1, "undecided": undecided}
+        alerts = self._alerts(ev, candidates) if candidates else []
+        data = st.copy()
+        data["topics"] = topics
+        data["seen"] = seen
+        data["statements"] = st["statements"] + 1
+        if not merged and not relations:
+            data["undecided"] = st["undecided"] + 1
+        new_state = construct(
+            StanceState, data, state.__pydantic_fields_set__ | _STEP_FIELDS  # as replace() would
         )
         return new_state, alerts
 
+    def _merged(self, claims: tuple[Claim, ...], actor: str) -> dict[str, Fields]:
+        """One claim per stance key (see :meth:`_keys`), in the order the keys first appear."""
+        fields = [c.__dict__ for c in claims]
+        keys = self._keys(fields, actor) if self._per_counterpart else [f["topic"] for f in fields]
+        if len(fields) == 1:
+            return {keys[0]: fields[0]}
+        groups: dict[str, list[Fields]] = {}
+        for key, f in zip(keys, fields, strict=True):
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [f]
+            else:
+                group.append(f)
+        out: dict[str, Fields] = {}
+        for key, group in groups.items():
+            if len(group) == 1:
+                out[key] = group[0]
+            else:
+                merged = merge_claims(group)
+                if merged is not None:
+                    out[key] = merged
+        return out
+
     # -- counterparts ----------------------------------------------------------------------
 
-    def _keyed(self, claims: tuple[Claim, ...], actor: str) -> tuple[Claim, ...]:
-        """Claims keyed by the state their sentence is about, for topics tracked per counterpart.
+    def _keys(self, claims: list[Fields], actor: str) -> list[str]:
+        """The stance key of each claim: its topic, and for topics tracked per counterpart the state
+        its sentence is about ("sanctions@iran").
 
         Within one statement a sentence naming no state speaks of the state its other sentences
         on the topic name, when they all name the same one ("A ban on Russian aluminium. We
         will not let up.").
         """
-        own = self._counterparts.own(actor)
-        states: list[str | None] = []
+        topics = [c["topic"] for c in claims]
+        states: list[str | None] | None = None
         named: dict[str, set[str]] = {}
-        for c in claims:
-            state = None
-            if self._tracked(c.topic):
-                state = self._counterparts.counterpart(c.sentence, own)
+        for i, (c, topic) in enumerate(zip(claims, topics, strict=True)):
+            if self._tracked(topic):
+                state = self._counterpart(c["sentence"], actor)
                 if state is not None:
-                    named.setdefault(c.topic, set()).add(state)
-            states.append(state)
-        out: list[Claim] = []
-        for c, state in zip(claims, states, strict=True):
-            if state is None and len(named.get(c.topic, ())) == 1:
-                state = next(iter(named[c.topic]))
-            out.append(c if state is None else replace(c, {"topic": f"{c.topic}{SEPARATOR}{state}"}))
-        return tuple(out)
+                    if states is None:
+                        states = [None] * len(claims)
+                    states[i] = state
+                    named.setdefault(topic, set()).add(state)
+        if not named:
+            return topics
+        assert states is not None
+        keys: list[str] = []
+        for topic, state in zip(topics, states, strict=True):
+            if state is None:
+                found = named.get(topic)
+                if found is not None and len(found) == 1:
+                    state = next(iter(found))
+            keys.append(topic if state is None else f"{topic}{SEPARATOR}{state}")
+        return keys
+
+    def _counterpart(self, sentence: str, actor: str) -> str | None:
+        own = self._own_states.get(actor, _UNKNOWN)
+        if own is _UNKNOWN:
+            if len(self._own_states) >= _MEMO_SIZE:
+                self._own_states.clear()
+            own = self._own_states[actor] = self._counterparts.own(actor)
+        assert not isinstance(own, _Unknown)
+        return self._counterparts.counterpart(sentence, own)
 
     def _general(self, topics: dict[str, TopicStance], key: str) -> TopicStance | None:
         """The stance a claim is compared with when its own key has none yet.
@@ -170,18 +226,29 @@ class Detector:
         the latest stance about any state. A claim about one state never meets another state's
         stance: Finland's accession ratified is no reversal on Sweden's.
         """
-        topic, state = split_key(key)
+        topic, sep, _ = key.partition(SEPARATOR)
         if not self._tracked(topic):
             return None
-        if state is not None:
+        if sep:
             return topics.get(topic)
         prefix = topic + SEPARATOR
-        named = [s for k, s in topics.items() if k.startswith(prefix)]
-        return max(named, key=lambda s: s.basis.published_at) if named else None
+        latest: TopicStance | None = None
+        when = None
+        for k, s in topics.items():
+            if k.startswith(prefix):
+                at = s.__dict__["basis"].__dict__["published_at"]
+                if latest is None or at > when:  # the first of the latest, as max() picks
+                    latest, when = s, at
+        return latest
 
     def _tracked(self, topic: str) -> bool:
         """Whether ``topic`` (a topic id, or id:system) keeps one stance per counterpart state."""
-        return topic.split(":", 1)[0] in self._per_counterpart
+        found = self._tracked_topics.get(topic)
+        if found is None:
+            if len(self._tracked_topics) >= _MEMO_SIZE:
+                self._tracked_topics.clear()
+            found = self._tracked_topics[topic] = topic.split(":", 1)[0] in self._per_counterpart
+        return found
 
     def _topic_name(self, key: str) -> str:
         topic, state = split_key(key)
@@ -190,13 +257,14 @@ class Detector:
 
     # -- alerts ---------------------------------------------------------------------------
 
-    def _alerts(self, event: StatementEvent, candidates: list[tuple[Decision, Claim, TopicStance]]) -> list[Alert]:
+    def _alerts(
+        self, event: dict[str, Any], candidates: list[tuple[Outcome, str, Fields, str, TopicStance]]
+    ) -> list[Alert]:
         """One alert per kind per statement: the most severe topic wins, others are named."""
         best: dict[AlertKind, tuple[Alert, list[str]]] = {}
-        for decision, claim, prior in candidates:
-            kind = decision.alert_kind
-            assert kind is not None
-            alert = self._alert(event, kind, decision, claim, prior)
+        for outcome, reason, claim, key, prior in candidates:
+            kind = AlertKind.CONTRADICTION if outcome == "contradiction" else AlertKind.ESCALATION
+            alert = self._alert(event, kind, reason, claim, key, prior)
             current = best.get(kind)
             if current is None:
                 best[kind] = (alert, [])
@@ -214,60 +282,89 @@ class Detector:
         return out
 
     def _alert(
-        self, event: StatementEvent, kind: AlertKind, decision: Decision, claim: Claim, prior: TopicStance
+        self, event: dict[str, Any], kind: AlertKind, reason: str, claim: Fields, key: str, prior: TopicStance
     ) -> Alert:
-        name = self._topic_name(claim.topic)
-        base = Severity(self.analyzer.topic_severity(split_key(claim.topic)[0]))
-        confidence = round(min(claim.confidence, max(prior.confidence, 0.5) + 0.1, 1.0), 3)
+        actor, speaker, published_at = event["actor"], event["speaker"], event["published_at"]
+        name = self._topic_name(key)
+        base = Severity(self.analyzer.topic_severity(split_key(key)[0]))
+        confidence = round(min(claim["confidence"], max(prior.confidence, 0.5) + 0.1, 1.0), 3)
+        modality = claim["modality"]
         if kind is AlertKind.CONTRADICTION:
             rank = base.rank
-            if claim.modality is not Modality.ASSERTED or confidence < 0.75:
+            if modality is not Modality.ASSERTED or confidence < 0.75:
                 rank -= 1
             explanation = (
-                f"{event.actor} reversed its stance on {name}: {prior.basis.speaker} "
-                f"({prior.basis.published_at:%Y-%m-%d}) {_verb(prior.polarity)} it, now {event.speaker} "
-                f"({event.published_at:%Y-%m-%d}) {_verb(claim.polarity, present=True)} it"
+                f"{actor} reversed its stance on {name}: {prior.basis.speaker} "
+                f"({prior.basis.published_at:%Y-%m-%d}) {_verb(prior.polarity)} it, now {speaker} "
+                f"({published_at:%Y-%m-%d}) {_verb(claim['polarity'], present=True)} it"
             )
         else:
-            rank = 3 if claim.intensity <= -8 else 2 if claim.intensity <= -6 else 1
+            intensity = claim["intensity"]
+            rank = 3 if intensity <= -8 else 2 if intensity <= -6 else 1
             explanation = (
-                f"{event.actor} hardened its stance on {name}: {decision.reason}; "
-                f"{prior.basis.speaker} ({prior.basis.published_at:%Y-%m-%d}) -> {event.speaker} "
-                f"({event.published_at:%Y-%m-%d})"
+                f"{actor} hardened its stance on {name}: {reason}; "
+                f"{prior.basis.speaker} ({prior.basis.published_at:%Y-%m-%d}) -> {speaker} "
+                f"({published_at:%Y-%m-%d})"
             )
-        cues = ", ".join(claim.cues[:4])
+        cues = ", ".join(claim["cues"][:4])
         if cues:
             explanation += f" [cues: {cues}"
-            if claim.negation_cues:
-                explanation += f"; negation: {', '.join(claim.negation_cues[:3])}"
-            if claim.modality is not Modality.ASSERTED:
-                explanation += f"; {claim.modality.value}: {', '.join(claim.modality_cues[:2])}"
+            if claim["negation_cues"]:
+                explanation += f"; negation: {', '.join(claim['negation_cues'][:3])}"
+            if modality is not Modality.ASSERTED:
+                explanation += f"; {modality.value}: {', '.join(claim['modality_cues'][:2])}"
             explanation += "]"
         explanation += "."
         statement = build(StatementRef, {
-            "id": event.id, "speaker": event.speaker, "quote": _clip(event.text, _ALERT_QUOTE_CHARS),
-            "source_url": event.source_url, "published_at": event.published_at,
+            "id": event["id"], "speaker": speaker, "quote": _clip(event["text"], _ALERT_QUOTE_CHARS),
+            "source_url": event["source_url"], "published_at": published_at,
         })
         return build(Alert, {
-            "id": alert_id(event.id, kind.value, claim.topic),
+            "id": alert_id(event["id"], kind.value, key),
             "kind": kind,
-            "actor": event.actor,
-            "topic": claim.topic,
+            "actor": actor,
+            "topic": key,
             "topic_name": name,
             "statement": statement,
             "prior": prior.basis,
             "severity": _SEVERITIES[max(0, min(3, rank))],
             "confidence": confidence,
             "explanation": explanation,
-            "cues": claim.cues,
-            "negation_cues": claim.negation_cues,
-            "modality_cues": claim.modality_cues,
+            "cues": claim["cues"],
+            "negation_cues": claim["negation_cues"],
+            "modality_cues": claim["modality_cues"],
             "prior_polarity": prior.polarity,
-            "new_polarity": claim.polarity,
+            "new_polarity": claim["polarity"],
             "prior_intensity": prior.intensity,
-            "new_intensity": claim.intensity,
+            "new_intensity": claim["intensity"],
             "engine": self.version,
         })
+
+
+class _Unknown:
+    """Marks a memo entry not computed yet."""
+
+
+_UNKNOWN = _Unknown()
+_MEMO_SIZE = 4096  # entries kept per memo (actors, topic keys) before it starts over
+_REF_FIELDS = set(StatementRef.model_fields)
+_STEP_FIELDS = frozenset(("topics", "seen", "statements", "undecided"))
+_WORD_BYTES = bytes(
+    c + 32 if 65 <= c <= 90 else c if chr(c).isascii() and (chr(c).isalnum() or c == 95) else 32 for c in range(256)
+)
+
+
+def _seen_key(text: str) -> str:
+    """``digest(fingerprint_text(text), size=16)``: the key of ``text`` in the seen window.
+
+    For ASCII text the words are found in bytes (the word characters of ASCII are A-Z, a-z, 0-9
+    and the underscore), without the regex and the list of words.
+    """
+    if text.isascii():
+        data = b" ".join(text.encode().translate(_WORD_BYTES).split())
+    else:
+        data = fingerprint_text(text).encode("utf-8")
+    return sha256(len(data).to_bytes(4, "big") + data).hexdigest()[:16]
 
 
 def _verb(polarity: Polarity, *, present: bool = False) -> str:

@@ -1,6 +1,9 @@
 """Fold rules: how one statement's claims change an actor's stance per topic.
 
-Pure functions over frozen models. For each topic a statement speaks to:
+Pure functions. A claim is read through its fields (``Claim.__dict__``, or the merged fields of
+several claims on one topic), so the fold reads plain dictionaries on its hot path; stances are
+the frozen :class:`~monitor.domain.models.TopicStance` models. For each topic a statement speaks
+to:
 
 * no established stance            -> the claim establishes it (no alert);
 * opposite polarity, confident,
@@ -15,20 +18,16 @@ Pure functions over frozen models. For each topic a statement speaks to:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from monitor.domain.fast import build, replace
-from monitor.domain.models import (
-    AlertKind,
-    Claim,
-    Modality,
-    Polarity,
-    StatementRef,
-    TopicStance,
-)
+from monitor.domain.fast import construct, replace
+from monitor.domain.models import Modality, Polarity, StatementRef, TopicStance
+
+Fields = dict[str, Any]
+"""A claim's fields by name: a :class:`~monitor.domain.models.Claim`'s ``__dict__`` (read, never
+written) or a merged claim's. Holds every field of ``Claim``."""
 
 _CATEGORY_RANK = {None: 0, "warning": 1, "explicit_threat": 2}
 _MODALITY_RANK = {Modality.ASSERTED: 2, Modality.CONDITIONAL: 1, Modality.HEDGED: 0}
@@ -56,180 +55,201 @@ class EngineConfig(BaseModel):
 
 
 Outcome = Literal["established", "reaffirmed", "contradiction", "escalation", "evidence", "replaced"]
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What a claim did to the stance on its topic."""
-
-    outcome: Outcome
-    stance: TopicStance | None
-    reason: str = ""
-
-    @property
-    def alert_kind(self) -> AlertKind | None:
-        if self.outcome == "contradiction":
-            return AlertKind.CONTRADICTION
-        if self.outcome == "escalation":
-            return AlertKind.ESCALATION
-        return None
-
+Decision = tuple[Outcome, TopicStance, str]
+"""What a claim did to the stance on its topic: the outcome, the stance now held, why."""
 
 _WEAK_IMPLIED = 0.45  # an implied claim below this is a described posture (rules._BARE_CONFIDENCE)
+_HEDGED = Modality.HEDGED
+_ASSERTED = Modality.ASSERTED
+_PRO = Polarity.PRO
+_CONTRA = Polarity.CONTRA
+_STANCE_FIELDS = set(TopicStance.model_fields)
 
 
-def merge_claims(claims: Iterable[Claim]) -> dict[str, Claim]:
-    """One claim per topic for a statement: confidence-weighted polarity vote.
+def _lead_key(c: Fields) -> tuple[bool, int, float]:
+    return c["explicit"], _MODALITY_RANK[c["modality"]], c["confidence"]
+
+
+def _category_rank(category: str | None) -> int:
+    return _CATEGORY_RANK.get(category, 0)
+
+
+def merge_claims(group: list[Fields]) -> Fields | None:
+    """One claim for several claims of one statement on one topic: confidence-weighted polarity vote.
 
     The first sentence weighs a little more (it is usually the lead); the most hostile
     intensity, the firmest modality and the union of cues of the winning side are kept.
-    A split vote lowers the confidence.
+    A split vote lowers the confidence; a tie says nothing (None). The merged claim holds the
+    fields of the leading claim of the winning side, with those values.
     """
-    by_topic: dict[str, list[Claim]] = {}
-    for c in claims:
-        by_topic.setdefault(c.topic, []).append(c)
-    out: dict[str, Claim] = {}
-    for topic, group in by_topic.items():
-        if len(group) == 1:
-            out[topic] = group[0]
-            continue
-        weights = {Polarity.PRO: 0.0, Polarity.CONTRA: 0.0}
-        for idx, c in enumerate(group):
-            w = c.confidence * (1.0 if c.explicit else 0.5) * (1.1 if idx == 0 else 1.0)
-            w *= 0.5 if c.modality is Modality.HEDGED else 1.0
-            weights[c.polarity] += w
-        if weights[Polarity.PRO] == weights[Polarity.CONTRA]:
-            continue
-        pol = Polarity.PRO if weights[Polarity.PRO] > weights[Polarity.CONTRA] else Polarity.CONTRA
-        win = [c for c in group if c.polarity is pol]
-        lose = weights[pol.flipped()]
-        share = weights[pol] / (weights[pol] + lose)
-        lead = max(win, key=lambda c: (c.explicit, _MODALITY_RANK[c.modality], c.confidence))
-        # a described posture ("forces patrol these waters", weak and implied) sets neither the
-        # modality nor the confidence when firmer claims of the same side exist
-        firm = [c for c in win if c.explicit or c.confidence >= _WEAK_IMPLIED] or win
-        modality = max((c.modality for c in firm), key=lambda m: _MODALITY_RANK[m])
-        confidence = max(c.confidence for c in firm if c.modality is modality)
-        if lose:
-            confidence *= 0.6 + 0.4 * share
-        mags = [c.magnitude for c in win if c.magnitude is not None]
-        cats = [c.category for c in win]
-        out[topic] = replace(lead, {
-            "intensity": min(c.intensity for c in win),
-            "modality": modality,
-            "confidence": round(confidence, 3),
-            "explicit": any(c.explicit for c in win),
-            "magnitude": max(mags) if mags else None,
-            "category": max(cats, key=lambda x: _CATEGORY_RANK.get(x, 0)),
-            "cues": _union(c.cues for c in win),
-            "negation_cues": _union(c.negation_cues for c in win),
-            "modality_cues": _union(c.modality_cues for c in win if c.modality is modality),
-        })
-    return out
+    pro = contra = 0.0
+    first = True
+    for c in group:
+        w = c["confidence"] * (1.0 if c["explicit"] else 0.5) * (1.1 if first else 1.0)
+        w *= 0.5 if c["modality"] is _HEDGED else 1.0
+        if c["polarity"] is _PRO:
+            pro += w
+        else:
+            contra += w
+        first = False
+    if pro == contra:
+        return None
+    if pro > contra:
+        pol, won, lose = _PRO, pro, contra
+    else:
+        pol, won, lose = _CONTRA, contra, pro
+    share = won / (won + lose)
+    win = [c for c in group if c["polarity"] is pol]
+    lead = max(win, key=_lead_key)
+    # a described posture ("forces patrol these waters", weak and implied) sets neither the
+    # modality nor the confidence when firmer claims of the same side exist
+    firm = [c for c in win if c["explicit"] or c["confidence"] >= _WEAK_IMPLIED] or win
+    modality = max((c["modality"] for c in firm), key=_MODALITY_RANK.__getitem__)
+    confidence = max(c["confidence"] for c in firm if c["modality"] is modality)
+    if lose:
+        confidence *= 0.6 + 0.4 * share
+    mags = [c["magnitude"] for c in win if c["magnitude"] is not None]
+    merged = lead.copy()
+    merged.update({
+        "intensity": min(c["intensity"] for c in win),
+        "modality": modality,
+        "confidence": round(confidence, 3),
+        "explicit": any(c["explicit"] for c in win),
+        "magnitude": max(mags) if mags else None,
+        "category": max([c["category"] for c in win], key=_category_rank),
+        "cues": _union(c["cues"] for c in win),
+        "negation_cues": _union(c["negation_cues"] for c in win),
+        "modality_cues": _union(c["modality_cues"] for c in win if c["modality"] is modality),
+    })
+    return merged
 
 
-def decide(prior: TopicStance | None, claim: Claim, ref: StatementRef, cfg: EngineConfig) -> Decision:
-    """Compare one merged claim with the established stance on its topic."""
+def decide(
+    prior: TopicStance | None, claim: Fields, key: str, ref: StatementRef, cfg: dict[str, Any]
+) -> Decision:
+    """Compare one merged claim (stance key ``key``) with the established stance on its topic.
+
+    ``ref`` is the statement the claim was read in; ``cfg`` the fields of an :class:`EngineConfig`.
+    """
     if prior is None:
-        if claim.modality is Modality.HEDGED and not claim.explicit:
+        if claim["modality"] is _HEDGED and not claim["explicit"]:
             # "an operation is possible": a baseline for escalations, too weak to be reversed
-            weak = replace(claim, {"confidence": min(claim.confidence, cfg.prior_min_confidence - 0.05)})
-            return Decision("established", _stance(weak, ref, support=1), "hedged and implied: a weak baseline")
-        return Decision("established", _stance(claim, ref, support=1), "first statement on the topic")
+            weak = min(claim["confidence"], cfg["prior_min_confidence"] - 0.05)
+            return "established", _stance(claim, key, ref, 1, None, weak), "hedged and implied: a weak baseline"
+        return "established", _stance(claim, key, ref, 1), "first statement on the topic"
 
-    if claim.polarity is not prior.polarity:
-        if claim.modality is Modality.HEDGED:
-            return Decision("evidence", _noted(prior), "hedged opposite claim")
-        if not claim.explicit:
+    p = prior.__dict__
+    if claim["polarity"] is not p["polarity"]:
+        if claim["modality"] is _HEDGED:
+            return "evidence", _noted(prior, p), "hedged opposite claim"
+        if not claim["explicit"]:
             if (
-                claim.category == "explicit_threat"
-                and prior.intensity > cfg.escalation_floor
-                and claim.confidence >= cfg.escalation_min_confidence
+                claim["category"] == "explicit_threat"
+                and p["intensity"] > cfg["escalation_floor"]
+                and claim["confidence"] >= cfg["escalation_min_confidence"]
             ):
                 # a calm stance answered by an explicit threat of force ("their bases will be
                 # legitimate targets"): not a reversal argued, a hardening
-                return Decision(
-                    "escalation", _stance(claim, ref, support=1),
-                    f"explicit threat after a calm stance ({prior.intensity:+.1f} -> {claim.intensity:+.1f})",
+                return (
+                    "escalation", _stance(claim, key, ref, 1),
+                    f"explicit threat after a calm stance ({p['intensity']:+.1f} -> {claim['intensity']:+.1f})",
                 )
-            return Decision("evidence", _noted(prior), "polarity only implied by threat words")
-        if claim.confidence < cfg.min_confidence:
-            return Decision("evidence", _noted(prior), "opposite claim below confidence threshold")
-        if prior.confidence < cfg.prior_min_confidence:
-            return Decision("replaced", _stance(claim, ref, support=1), "weak prior stance replaced")
-        return Decision("contradiction", _stance(claim, ref, support=1), "polarity reversed")
+            return "evidence", _noted(prior, p), "polarity only implied by threat words"
+        if claim["confidence"] < cfg["min_confidence"]:
+            return "evidence", _noted(prior, p), "opposite claim below confidence threshold"
+        if p["confidence"] < cfg["prior_min_confidence"]:
+            return "replaced", _stance(claim, key, ref, 1), "weak prior stance replaced"
+        return "contradiction", _stance(claim, key, ref, 1), "polarity reversed"
 
     # same polarity: reaffirmation, softening, or escalation
-    if claim.modality is Modality.HEDGED:
-        return Decision("reaffirmed", _noted(prior, support=True), "hedged restatement")
-    reason = _escalation(prior, claim, cfg)
-    if reason and claim.confidence >= cfg.escalation_min_confidence:
-        return Decision("escalation", _stance(claim, ref, support=prior.support + 1, prior=prior), reason)
-    if not claim.explicit and claim.confidence < cfg.prior_min_confidence:
+    if claim["modality"] is _HEDGED:
+        return "reaffirmed", _noted(prior, p, support=True), "hedged restatement"
+    reason = _escalation(p, claim, cfg)
+    if reason and claim["confidence"] >= cfg["escalation_min_confidence"]:
+        return "escalation", _stance(claim, key, ref, p["support"] + 1, p), reason
+    if not claim["explicit"] and claim["confidence"] < cfg["prior_min_confidence"]:
         # a posture merely described ("our troops are in the region") neither softens nor restates
-        return Decision("reaffirmed", _noted(prior, support=True), "weak implied restatement")
-    return Decision("reaffirmed", _stance(claim, ref, support=prior.support + 1, prior=prior), "same polarity")
+        return "reaffirmed", _noted(prior, p, support=True), "weak implied restatement"
+    return "reaffirmed", _stance(claim, key, ref, p["support"] + 1, p), "same polarity"
 
 
-def _escalation(prior: TopicStance, claim: Claim, cfg: EngineConfig) -> str:
+def _escalation(p: dict[str, Any], claim: Fields, cfg: dict[str, Any]) -> str:
+    """Why ``claim`` hardens the stance whose fields are ``p`` ("" when it does not)."""
+    intensity = claim["intensity"]
+    prior_intensity = p["intensity"]
+    floor = cfg["escalation_floor"]
+    if claim["polarity"] is _PRO:
+        before, now = p["magnitude"], claim["magnitude"]
+        if (
+            before is not None
+            and now is not None
+            and now >= before * cfg["magnitude_ratio"]
+            and now - before >= cfg["magnitude_min_step"]
+        ):
+            return f"rate raised from {before:g}% to {now:g}%"
+    drop = prior_intensity - intensity
+    if drop >= cfg["escalation_threshold"] and intensity <= floor:
+        return f"intensity {prior_intensity:+.1f} -> {intensity:+.1f} on the conflict scale"
     if (
-        claim.polarity is Polarity.PRO
-        and prior.magnitude is not None
-        and claim.magnitude is not None
-        and claim.magnitude >= prior.magnitude * cfg.magnitude_ratio
-        and claim.magnitude - prior.magnitude >= cfg.magnitude_min_step
-    ):
-        return f"rate raised from {prior.magnitude:g}% to {claim.magnitude:g}%"
-    drop = prior.intensity - claim.intensity
-    if drop >= cfg.escalation_threshold and claim.intensity <= cfg.escalation_floor:
-        return f"intensity {prior.intensity:+.1f} -> {claim.intensity:+.1f} on the conflict scale"
-    if (
-        _CATEGORY_RANK.get(claim.category, 0) > _CATEGORY_RANK.get(prior.category, 0)
+        _CATEGORY_RANK.get(claim["category"], 0) > _CATEGORY_RANK.get(p["category"], 0)
         and drop >= 1.0
-        and claim.intensity <= cfg.escalation_floor
+        and intensity <= floor
     ):
-        return f"harder category: {prior.category or 'plain statement'} -> {claim.category}"
+        return f"harder category: {p['category'] or 'plain statement'} -> {claim['category']}"
     if (
-        _MODALITY_RANK[claim.modality] > _MODALITY_RANK[prior.modality]
+        _MODALITY_RANK[claim["modality"]] > _MODALITY_RANK[p["modality"]]
         and drop >= 1.0
-        and claim.intensity <= cfg.escalation_floor - 1.0
+        and intensity <= floor - 1.0
     ):
         return (
-            f"{prior.modality.value} warning became a firm hostile act "
-            f"({prior.intensity:+.1f} -> {claim.intensity:+.1f})"
+            f"{p['modality'].value} warning became a firm hostile act "
+            f"({prior_intensity:+.1f} -> {intensity:+.1f})"
         )
     return ""
 
 
-def _stance(claim: Claim, ref: StatementRef, *, support: int, prior: TopicStance | None = None) -> TopicStance:
-    magnitude = claim.magnitude
+def _stance(
+    claim: Fields, key: str, ref: StatementRef, support: int,
+    p: dict[str, Any] | None = None, confidence: float | None = None,
+) -> TopicStance:
+    """The stance ``claim`` sets (``p``: the fields of the stance it follows, if it keeps some)."""
+    magnitude = claim["magnitude"]
     basis = ref
-    if magnitude is None and prior is not None:
-        magnitude = prior.magnitude
-        if magnitude is not None:
-            # a restatement without a rate keeps the statement that set the rate as the basis an
-            # escalation of the rate is compared with ("doubled from 25 to 50 percent")
-            basis = prior.basis
-    return build(TopicStance, {
-        "topic": claim.topic,
-        "polarity": claim.polarity,
-        "intensity": claim.intensity,
-        "category": claim.category,
-        "confidence": max(claim.confidence, prior.confidence) if prior is not None else claim.confidence,
+    if confidence is None:
+        confidence = claim["confidence"]
+    evidence = 0
+    if p is not None:
+        if magnitude is None:
+            magnitude = p["magnitude"]
+            if magnitude is not None:
+                # a restatement without a rate keeps the statement that set the rate as the basis
+                # an escalation of the rate is compared with ("doubled from 25 to 50 percent")
+                basis = p["basis"]
+        before = p["confidence"]
+        if before > confidence:  # max(), keeping the claim's value on a tie
+            confidence = before
+        evidence = p["evidence"]
+    # every field, in declaration order (the order of the JSON)
+    return construct(TopicStance, {
+        "topic": key,
+        "polarity": claim["polarity"],
+        "intensity": claim["intensity"],
+        "category": claim["category"],
+        "confidence": confidence,
         "basis": basis,
         "support": support,
-        "last_statement_id": ref.id,
-        "cues": claim.cues[:6],
+        "last_statement_id": ref.__dict__["id"],
+        "cues": claim["cues"][:6],
         "magnitude": magnitude,
-        "modality": claim.modality,
-        "evidence": prior.evidence if prior is not None else 0,
-    })
+        "modality": claim["modality"],
+        "evidence": evidence,
+    }, _STANCE_FIELDS.copy())
 
 
-def _noted(prior: TopicStance, *, support: bool = False) -> TopicStance:
-    update: dict[str, object] = {"evidence": prior.evidence + 1}
+def _noted(prior: TopicStance, p: dict[str, Any], *, support: bool = False) -> TopicStance:
+    update: dict[str, object] = {"evidence": p["evidence"] + 1}
     if support:
-        update["support"] = prior.support + 1
+        update["support"] = p["support"] + 1
     return replace(prior, update)
 
 
