@@ -4,6 +4,9 @@ The core reads ASCII text only: every method taking text raises ``ValueError`` o
 See ``monitor/domain/analysis/native.py`` for how it is built from a ``RuleAnalyzer``.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 SPEC: str
 __version__: str
 
@@ -35,3 +38,28 @@ class Core:
     def analyze(self, text: str, speaker_parts: list[str]) -> tuple[list[_Claim], list[_Relation], list[str]]: ...
 
 def phrase_tokens(phrase: str) -> list[str]: ...
+
+class Fold:
+    """The native fold of one ``Detector`` (native/src/fold.rs; built by ``monitor.domain.nativefold``)."""
+
+    def __init__(
+        self,
+        core: Core,
+        topics: list[tuple[str, str, int, bool]],
+        config: tuple[float, float, float, float, float, float, float, int, int],
+        gazetteer: tuple[
+            list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]
+        ],
+        engine: str,
+        models: tuple[type, type, type, type],
+        order: list[list[str]],
+        members: list[object],
+        fields: tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]],
+        helpers: tuple[Callable[[str], str], Callable[[str], str], Callable[[str], list[str]]],
+    ) -> None: ...
+    def step(self, state: Any, event: Any) -> tuple[Any, list[Any]] | None:
+        """``Detector.step(state, event)``, or None when the Python fold must take the statement."""
+    @staticmethod
+    def seen_key(text: str) -> str: ...
+    def own(self, actor: str) -> str | None: ...
+    def counterpart(self, sentence: str, own: str | None) -> str | None: ...

@@ -5,7 +5,11 @@
 //! answer lists) and calls `analyze`; a differential test compares the results with the Python
 //! analyzer's. The core reads ASCII text only (offsets are byte offsets; see `types.rs`), and
 //! every method that takes text raises `ValueError` on anything else.
+//!
+//! [`Fold`](fold::PyFold) is the rest of `Detector.step` (`fold.rs`): it reads a statement with a
+//! core and folds it into an actor's state, building the new state and alerts as Python objects.
 
+pub mod fold;
 pub mod lexicon;
 pub mod rules;
 pub mod text;
@@ -271,6 +275,7 @@ fn phrase_tokens(phrase: &str) -> Vec<String> {
 #[pymodule]
 fn monitor_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCore>()?;
+    m.add_class::<fold::PyFold>()?;
     m.add_function(wrap_pyfunction!(phrase_tokens, m)?)?;
     // the digest of the Python rules this port was last checked against (tools/native_spec.py)
     m.add("SPEC", include_str!("../SPEC").trim())?;
