@@ -9,6 +9,7 @@ the topic pack is read once, when the detector is built.
 
 from __future__ import annotations
 
+from datetime import datetime
 from hashlib import sha256
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -18,9 +19,10 @@ from monitor.domain.analysis import Analysis, Analyzer
 from monitor.domain.analysis.rules import RuleAnalyzer
 from monitor.domain.analysis.text import fingerprint_text
 from monitor.domain.counterparts import SEPARATOR, Counterparts, split_key
-from monitor.domain.fast import build, construct, replace
+from monitor.domain.fast import construct, replace
 from monitor.domain.ids import alert_id, digest
 from monitor.domain.models import (
+    SCHEMA_VERSION,
     Alert,
     AlertKind,
     Claim,
@@ -88,6 +90,8 @@ class Detector:
         self._counterparts = Counterparts.builtin()
         self._tracked_topics: dict[str, bool] = {}  # memo of _tracked
         self._own_states: dict[str, str | None] = {}  # memo of Counterparts.own per actor
+        self._facts: dict[str, tuple[str, Severity]] = {}  # memo of _topic_facts, for self._facts_of
+        self._facts_of: Analyzer | None = None
         self._version = f"{analyzer.name}+code{ENGINE_CODE}+cfg{digest(self.config.model_dump_json(), size=6)}"
 
     @property
@@ -154,60 +158,80 @@ class Detector:
         return new_state, alerts
 
     def _merged(self, claims: tuple[Claim, ...], actor: str) -> dict[str, Fields]:
-        """One claim per stance key (see :meth:`_keys`), in the order the keys first appear."""
+        """One claim per stance key, in the order the keys first appear.
+
+        The key is the claim's topic, and for topics tracked per counterpart the state its
+        sentence is about ("sanctions@iran"). Within one statement a sentence naming no state
+        speaks of the state its other sentences on the topic name, when they all name the same
+        one ("A ban on Russian aluminium. We will not let up.").
+        """
+        per_counterpart = self._per_counterpart
+        if len(claims) == 1:
+            f = claims[0].__dict__
+            topic = f["topic"]
+            if per_counterpart and self._tracked(topic):
+                state = self._counterpart(f["sentence"], actor)
+                if state is not None:
+                    return {f"{topic}{SEPARATOR}{state}": f}
+            return {topic: f}
         fields = [c.__dict__ for c in claims]
-        keys = self._keys(fields, actor) if self._per_counterpart else [f["topic"] for f in fields]
-        if len(fields) == 1:
-            return {keys[0]: fields[0]}
-        groups: dict[str, list[Fields]] = {}
-        for key, f in zip(keys, fields, strict=True):
-            group = groups.get(key)
-            if group is None:
-                groups[key] = [f]
-            else:
-                group.append(f)
+        keys = [f["topic"] for f in fields]
+        if per_counterpart:
+            tracked = self._tracked_topics
+            states: list[str | None] = [None] * len(fields)
+            named: dict[str, set[str]] = {}
+            said: dict[str, str | None] = {}  # sentence -> its state (a sentence often makes several claims)
+            for i, f in enumerate(fields):
+                topic = keys[i]
+                is_tracked = tracked.get(topic)
+                if is_tracked is None:
+                    is_tracked = self._tracked(topic)
+                if is_tracked:
+                    sentence = f["sentence"]
+                    if sentence in said:
+                        state = said[sentence]
+                    else:
+                        state = said[sentence] = self._counterpart(sentence, actor)
+                    if state is not None:
+                        states[i] = state
+                        found = named.get(topic)
+                        if found is None:
+                            named[topic] = {state}
+                        else:
+                            found.add(state)
+            if named:
+                for i, state in enumerate(states):
+                    topic = keys[i]
+                    if state is None:
+                        found = named.get(topic)
+                        if found is not None and len(found) == 1:
+                            state = next(iter(found))
+                    if state is not None:
+                        keys[i] = f"{topic}{SEPARATOR}{state}"
         out: dict[str, Fields] = {}
-        for key, group in groups.items():
-            if len(group) == 1:
-                out[key] = group[0]
+        groups: dict[str, list[Fields]] | None = None
+        for key, f in zip(keys, fields, strict=True):
+            first = out.get(key)
+            if first is None:
+                out[key] = f
             else:
+                if groups is None:
+                    groups = {}
+                group = groups.get(key)
+                if group is None:
+                    groups[key] = [first, f]
+                else:
+                    group.append(f)
+        if groups:
+            for key, group in groups.items():
                 merged = merge_claims(group)
-                if merged is not None:
+                if merged is None:
+                    del out[key]  # a tie says nothing
+                else:
                     out[key] = merged
         return out
 
     # -- counterparts ----------------------------------------------------------------------
-
-    def _keys(self, claims: list[Fields], actor: str) -> list[str]:
-        """The stance key of each claim: its topic, and for topics tracked per counterpart the state
-        its sentence is about ("sanctions@iran").
-
-        Within one statement a sentence naming no state speaks of the state its other sentences
-        on the topic name, when they all name the same one ("A ban on Russian aluminium. We
-        will not let up.").
-        """
-        topics = [c["topic"] for c in claims]
-        states: list[str | None] | None = None
-        named: dict[str, set[str]] = {}
-        for i, (c, topic) in enumerate(zip(claims, topics, strict=True)):
-            if self._tracked(topic):
-                state = self._counterpart(c["sentence"], actor)
-                if state is not None:
-                    if states is None:
-                        states = [None] * len(claims)
-                    states[i] = state
-                    named.setdefault(topic, set()).add(state)
-        if not named:
-            return topics
-        assert states is not None
-        keys: list[str] = []
-        for topic, state in zip(topics, states, strict=True):
-            if state is None:
-                found = named.get(topic)
-                if found is not None and len(found) == 1:
-                    state = next(iter(found))
-            keys.append(topic if state is None else f"{topic}{SEPARATOR}{state}")
-        return keys
 
     def _counterpart(self, sentence: str, actor: str) -> str | None:
         own = self._own_states.get(actor, _UNKNOWN)
@@ -255,6 +279,21 @@ class Detector:
         name = self.analyzer.topic_name(topic)
         return f"{name}, {self._counterparts.display(state)}" if state else name
 
+    def _topic_facts(self, key: str) -> tuple[str, Severity]:
+        """The name of a stance key and the base severity of its alerts, asked of the analyzer once
+        (it answers the same every time: :class:`~monitor.domain.analysis.Analyzer`)."""
+        analyzer = self.analyzer
+        if analyzer is not self._facts_of:
+            self._facts.clear()
+            self._facts_of = analyzer
+        facts = self._facts.get(key)
+        if facts is None:
+            if len(self._facts) >= _MEMO_SIZE:
+                self._facts.clear()
+            severity = analyzer.topic_severity(split_key(key)[0])
+            facts = self._facts[key] = (self._topic_name(key), _SEVERITY_OF.get(severity) or Severity(severity))
+        return facts
+
     # -- alerts ---------------------------------------------------------------------------
 
     def _alerts(
@@ -285,26 +324,27 @@ class Detector:
         self, event: dict[str, Any], kind: AlertKind, reason: str, claim: Fields, key: str, prior: TopicStance
     ) -> Alert:
         actor, speaker, published_at = event["actor"], event["speaker"], event["published_at"]
-        name = self._topic_name(key)
-        base = Severity(self.analyzer.topic_severity(split_key(key)[0]))
-        confidence = round(min(claim["confidence"], max(prior.confidence, 0.5) + 0.1, 1.0), 3)
+        p = prior.__dict__
+        basis = p["basis"].__dict__
+        name, base = self._topic_facts(key)
+        confidence = round(min(claim["confidence"], max(p["confidence"], 0.5) + 0.1, 1.0), 3)
         modality = claim["modality"]
         if kind is AlertKind.CONTRADICTION:
-            rank = base.rank
+            rank = _SEVERITY_RANK[base]
             if modality is not Modality.ASSERTED or confidence < 0.75:
                 rank -= 1
             explanation = (
-                f"{actor} reversed its stance on {name}: {prior.basis.speaker} "
-                f"({prior.basis.published_at:%Y-%m-%d}) {_verb(prior.polarity)} it, now {speaker} "
-                f"({published_at:%Y-%m-%d}) {_verb(claim['polarity'], present=True)} it"
+                f"{actor} reversed its stance on {name}: {basis['speaker']} "
+                f"({_day(basis['published_at'])}) {_verb(p['polarity'])} it, now {speaker} "
+                f"({_day(published_at)}) {_verb(claim['polarity'], present=True)} it"
             )
         else:
             intensity = claim["intensity"]
             rank = 3 if intensity <= -8 else 2 if intensity <= -6 else 1
             explanation = (
                 f"{actor} hardened its stance on {name}: {reason}; "
-                f"{prior.basis.speaker} ({prior.basis.published_at:%Y-%m-%d}) -> {speaker} "
-                f"({published_at:%Y-%m-%d})"
+                f"{basis['speaker']} ({_day(basis['published_at'])}) -> {speaker} "
+                f"({_day(published_at)})"
             )
         cues = ", ".join(claim["cues"][:4])
         if cues:
@@ -312,33 +352,42 @@ class Detector:
             if claim["negation_cues"]:
                 explanation += f"; negation: {', '.join(claim['negation_cues'][:3])}"
             if modality is not Modality.ASSERTED:
-                explanation += f"; {modality.value}: {', '.join(claim['modality_cues'][:2])}"
+                explanation += f"; {_MODALITY_VALUE[modality]}: {', '.join(claim['modality_cues'][:2])}"
             explanation += "]"
         explanation += "."
-        statement = build(StatementRef, {
-            "id": event["id"], "speaker": speaker, "quote": _clip(event["text"], _ALERT_QUOTE_CHARS),
+        text = event["text"]
+        statement = construct(StatementRef, {
+            "id": event["id"], "speaker": speaker,
+            "quote": text if len(text) <= _ALERT_QUOTE_CHARS else _clip(text, _ALERT_QUOTE_CHARS),
             "source_url": event["source_url"], "published_at": published_at,
-        })
-        return build(Alert, {
-            "id": alert_id(event["id"], kind.value, key),
+        }, _REF_FIELDS.copy())
+        # every field in declaration order; all but schema_version given, as build() would record
+        return construct(Alert, {
+            "schema_version": SCHEMA_VERSION,
+            "id": alert_id(event["id"], _KIND_VALUE[kind], key),
             "kind": kind,
             "actor": actor,
             "topic": key,
             "topic_name": name,
             "statement": statement,
-            "prior": prior.basis,
+            "prior": p["basis"],
             "severity": _SEVERITIES[max(0, min(3, rank))],
             "confidence": confidence,
             "explanation": explanation,
             "cues": claim["cues"],
             "negation_cues": claim["negation_cues"],
             "modality_cues": claim["modality_cues"],
-            "prior_polarity": prior.polarity,
+            "prior_polarity": p["polarity"],
             "new_polarity": claim["polarity"],
-            "prior_intensity": prior.intensity,
+            "prior_intensity": p["intensity"],
             "new_intensity": claim["intensity"],
             "engine": self.version,
-        })
+        }, _ALERT_FIELDS.copy())
+
+
+def _day(moment: datetime) -> str:
+    """``f"{moment:%Y-%m-%d}"`` without strftime (the C library's %Y does not pad years below 1000)."""
+    return moment.date().isoformat() if moment.year >= 1000 else f"{moment:%Y-%m-%d}"
 
 
 class _Unknown:
@@ -348,6 +397,11 @@ class _Unknown:
 _UNKNOWN = _Unknown()
 _MEMO_SIZE = 4096  # entries kept per memo (actors, topic keys) before it starts over
 _REF_FIELDS = set(StatementRef.model_fields)
+_ALERT_FIELDS = set(Alert.model_fields) - {"schema_version"}
+_SEVERITY_RANK = {severity: rank for rank, severity in enumerate(_SEVERITIES)}
+_SEVERITY_OF: dict[str, Severity] = {severity.value: severity for severity in Severity}
+_KIND_VALUE = {kind: kind.value for kind in AlertKind}  # enum .value is a Python-level property
+_MODALITY_VALUE = {modality: modality.value for modality in Modality}
 _STEP_FIELDS = frozenset(("topics", "seen", "statements", "undecided"))
 _WORD_BYTES = bytes(
     c + 32 if 65 <= c <= 90 else c if chr(c).isascii() and (chr(c).isalnum() or c == 95) else 32 for c in range(256)
@@ -358,10 +412,13 @@ def _seen_key(text: str) -> str:
     """``digest(fingerprint_text(text), size=16)``: the key of ``text`` in the seen window.
 
     For ASCII text the words are found in bytes (the word characters of ASCII are A-Z, a-z, 0-9
-    and the underscore), without the regex and the list of words.
+    and the underscore): without the regex, the list of words and their join.
     """
     if text.isascii():
-        data = b" ".join(text.encode().translate(_WORD_BYTES).split())
+        data = text.encode().translate(_WORD_BYTES)  # word characters lowered, all else spaces
+        while b"  " in data:
+            data = data.replace(b"  ", b" ")
+        data = data.strip()
     else:
         data = fingerprint_text(text).encode("utf-8")
     return sha256(len(data).to_bytes(4, "big") + data).hexdigest()[:16]

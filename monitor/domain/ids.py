@@ -7,12 +7,12 @@ import hashlib
 
 def digest(*parts: str, size: int = 24) -> str:
     """A short, stable hex digest of ``parts`` (joined unambiguously)."""
-    h = hashlib.sha256()
+    chunks: list[bytes] = []
     for part in parts:
         data = part.encode("utf-8")
-        h.update(len(data).to_bytes(4, "big"))
-        h.update(data)
-    return h.hexdigest()[:size]
+        chunks.append(len(data).to_bytes(4, "big"))
+        chunks.append(data)
+    return hashlib.sha256(b"".join(chunks)).hexdigest()[:size]  # one update: the same digest
 
 
 def alert_id(statement_id: str, kind: str, topic: str) -> str:

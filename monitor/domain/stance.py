@@ -17,7 +17,6 @@ to:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,6 +30,7 @@ written) or a merged claim's. Holds every field of ``Claim``."""
 
 _CATEGORY_RANK = {None: 0, "warning": 1, "explicit_threat": 2}
 _MODALITY_RANK = {Modality.ASSERTED: 2, Modality.CONDITIONAL: 1, Modality.HEDGED: 0}
+_RANKED_MODALITY = {rank: modality for modality, rank in _MODALITY_RANK.items()}
 
 
 class EngineConfig(BaseModel):
@@ -66,14 +66,6 @@ _CONTRA = Polarity.CONTRA
 _STANCE_FIELDS = set(TopicStance.model_fields)
 
 
-def _lead_key(c: Fields) -> tuple[bool, int, float]:
-    return c["explicit"], _MODALITY_RANK[c["modality"]], c["confidence"]
-
-
-def _category_rank(category: str | None) -> int:
-    return _CATEGORY_RANK.get(category, 0)
-
-
 def merge_claims(group: list[Fields]) -> Fields | None:
     """One claim for several claims of one statement on one topic: confidence-weighted polarity vote.
 
@@ -81,6 +73,9 @@ def merge_claims(group: list[Fields]) -> Fields | None:
     intensity, the firmest modality and the union of cues of the winning side are kept.
     A split vote lowers the confidence; a tie says nothing (None). The merged claim holds the
     fields of the leading claim of the winning side, with those values.
+
+    Written as plain loops (no generators: each costs a function object and a frame); every
+    "most" keeps the first of equals, as ``max``/``min`` do.
     """
     pro = contra = 0.0
     first = True
@@ -99,28 +94,81 @@ def merge_claims(group: list[Fields]) -> Fields | None:
     else:
         pol, won, lose = _CONTRA, contra, pro
     share = won / (won + lose)
-    win = [c for c in group if c["polarity"] is pol]
-    lead = max(win, key=_lead_key)
+    win: list[Fields] = []
+    lead: Fields = group[0]
+    lead_key: tuple[bool, int, float] | None = None
+    # the firmest modality and its highest confidence, over the firm claims and over all of them:
     # a described posture ("forces patrol these waters", weak and implied) sets neither the
     # modality nor the confidence when firmer claims of the same side exist
-    firm = [c for c in win if c["explicit"] or c["confidence"] >= _WEAK_IMPLIED] or win
-    modality = max((c["modality"] for c in firm), key=_MODALITY_RANK.__getitem__)
-    confidence = max(c["confidence"] for c in firm if c["modality"] is modality)
+    firm_rank = all_rank = -1
+    firm_confidence = all_confidence = 0.0
+    intensity = 0.0
+    explicit = False
+    magnitude = None
+    category = None
+    category_rank = -1
+    cues: list[str] = []
+    negation_cues: list[str] = []
+    for c in group:
+        if c["polarity"] is not pol:
+            continue
+        win.append(c)
+        confidence = c["confidence"]
+        rank = _MODALITY_RANK[c["modality"]]
+        key = (c["explicit"], rank, confidence)
+        if lead_key is None:
+            lead, lead_key = c, key
+            intensity = c["intensity"]
+        else:
+            if key > lead_key:
+                lead, lead_key = c, key
+            if c["intensity"] < intensity:
+                intensity = c["intensity"]
+        if rank > all_rank:
+            all_rank, all_confidence = rank, confidence
+        elif rank == all_rank and confidence > all_confidence:
+            all_confidence = confidence
+        if c["explicit"]:
+            explicit = True
+        if c["explicit"] or confidence >= _WEAK_IMPLIED:
+            if rank > firm_rank:
+                firm_rank, firm_confidence = rank, confidence
+            elif rank == firm_rank and confidence > firm_confidence:
+                firm_confidence = confidence
+        m = c["magnitude"]
+        if m is not None and (magnitude is None or m > magnitude):
+            magnitude = m
+        cr = _CATEGORY_RANK.get(c["category"], 0)
+        if cr > category_rank:
+            category, category_rank = c["category"], cr
+        for x in c["cues"]:
+            if x not in cues:
+                cues.append(x)
+        for x in c["negation_cues"]:
+            if x not in negation_cues:
+                negation_cues.append(x)
+    if firm_rank < 0:  # no firm claim: all of them count
+        firm_rank, firm_confidence = all_rank, all_confidence
+    modality = _RANKED_MODALITY[firm_rank]
+    modality_cues: list[str] = []
+    for c in win:
+        if c["modality"] is modality:
+            for x in c["modality_cues"]:
+                if x not in modality_cues:
+                    modality_cues.append(x)
+    confidence = firm_confidence
     if lose:
         confidence *= 0.6 + 0.4 * share
-    mags = [c["magnitude"] for c in win if c["magnitude"] is not None]
     merged = lead.copy()
-    merged.update({
-        "intensity": min(c["intensity"] for c in win),
-        "modality": modality,
-        "confidence": round(confidence, 3),
-        "explicit": any(c["explicit"] for c in win),
-        "magnitude": max(mags) if mags else None,
-        "category": max([c["category"] for c in win], key=_category_rank),
-        "cues": _union(c["cues"] for c in win),
-        "negation_cues": _union(c["negation_cues"] for c in win),
-        "modality_cues": _union(c["modality_cues"] for c in win if c["modality"] is modality),
-    })
+    merged["intensity"] = intensity
+    merged["modality"] = modality
+    merged["confidence"] = round(confidence, 3)
+    merged["explicit"] = explicit
+    merged["magnitude"] = magnitude
+    merged["category"] = category
+    merged["cues"] = tuple(cues[:8])
+    merged["negation_cues"] = tuple(negation_cues[:8])
+    merged["modality_cues"] = tuple(modality_cues[:8])
     return merged
 
 
@@ -251,12 +299,3 @@ def _noted(prior: TopicStance, p: dict[str, Any], *, support: bool = False) -> T
     if support:
         update["support"] = p["support"] + 1
     return replace(prior, update)
-
-
-def _union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
-    out: list[str] = []
-    for g in groups:
-        for x in g:
-            if x not in out:
-                out.append(x)
-    return tuple(out[:8])
