@@ -34,6 +34,7 @@ from monitor.domain.models import (
     StatementRef,
     TopicStance,
 )
+from monitor.domain.nativefold import NativeStep, native_fold
 from monitor.domain.stance import EngineConfig, Fields, Outcome, decide, merge_claims
 from monitor.domain.topics import load_pack
 
@@ -93,6 +94,10 @@ class Detector:
         self._facts: dict[str, tuple[str, Severity]] = {}  # memo of _topic_facts, for self._facts_of
         self._facts_of: Analyzer | None = None
         self._version = f"{analyzer.name}+code{ENGINE_CODE}+cfg{digest(self.config.model_dump_json(), size=6)}"
+        # the default engine folds natively (monitor_native.Fold, checked against this module's fold
+        # by tests/test_native_fold.py); its step declines what it does not take, which runs below
+        native = native_fold(self)
+        self._native_step: NativeStep | None = native.step if native is not None else None
 
     @property
     def version(self) -> str:
@@ -104,6 +109,9 @@ class Detector:
         return self.analyzer.analyze(event.text, speaker=event.speaker)
 
     def step(self, state: StanceState, event: StatementEvent) -> tuple[StanceState, list[Alert]]:
+        native = self._native_step
+        if native is not None and (done := native(state, event)) is not None:
+            return done
         # The models' fields are read through their __dict__: pydantic models define __getattr__,
         # which makes every attribute read take the interpreter's slow path.
         ev = event.__dict__

@@ -26,6 +26,7 @@ claim and an ``undecided`` reason.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -1173,16 +1174,21 @@ def _dedupe(items: Iterable[str]) -> list[str]:
     return seen[:8]
 
 
-# The Python files the native core is a port of: it declares the digest of the versions it was
-# checked against (``monitor_native.SPEC``), and is used only while they are unchanged.
-_SPEC_FILES = ("__init__.py", "text.py", "lexicon.py", "rules.py")
+# The Python files the native core is a port of (the analysis, and the fold of detector.py with
+# what it calls): it declares the digest of the versions it was checked against
+# (``monitor_native.SPEC``), and is used only while they are unchanged.
+_SPEC_FILES = (
+    ("monitor.domain.analysis", ("__init__.py", "text.py", "lexicon.py", "rules.py")),
+    ("monitor.domain", ("detector.py", "stance.py", "counterparts.py", "fast.py", "ids.py", "models.py")),
+)
 _log = logging.getLogger(__name__)
+_CANDIDATE = "MONITOR_NATIVE_CANDIDATE"  # = the digest under test: use the core although it declares another
 
 
 def spec_digest() -> str:
-    """Digest of the rules' Python source: what a native core must have been checked against."""
-    root = resources.files(__package__)
-    return digest(*(root.joinpath(name).read_text("utf-8") for name in _SPEC_FILES), size=8)
+    """Digest of the engine's Python source: what a native core must have been checked against."""
+    files = [resources.files(package).joinpath(name) for package, names in _SPEC_FILES for name in names]
+    return digest(*(f.read_text("utf-8") for f in files), size=8)
 
 
 def _native_core(analyzer: RuleAnalyzer, *, required: bool) -> Any:
@@ -1198,7 +1204,8 @@ def _native_core(analyzer: RuleAnalyzer, *, required: bool) -> Any:
             ) from exc
         return None
     spec = spec_digest()
-    if spec != monitor_native.SPEC:
+    # tools/native_spec.py runs the differential tests on a core built before the new digest is recorded
+    if spec != monitor_native.SPEC and os.environ.get(_CANDIDATE) != spec:
         problem = (
             f"the native analyzer core was checked against rules {monitor_native.SPEC}, these are {spec}: "
             "reading with the Python rules (port the change to native/ and run tools/native_spec.py)"
