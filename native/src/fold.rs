@@ -13,6 +13,7 @@
 //! then runs the Python fold. It never returns None after building anything the caller sees.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::ffi;
@@ -351,7 +352,6 @@ struct TopicInfo {
 struct Names {
     dict: Py<PyString>,
     fields_set: Py<PyString>,
-    extra: Py<PyString>,
     private: Py<PyString>,
     // event and state
     schema_version: Py<PyString>,
@@ -405,7 +405,6 @@ impl Names {
         Names {
             dict: s("__dict__"),
             fields_set: s("__pydantic_fields_set__"),
-            extra: s("__pydantic_extra__"),
             private: s("__pydantic_private__"),
             schema_version: s("schema_version"),
             id: s("id"),
@@ -714,23 +713,56 @@ pub struct PyFold {
     gazetteer: Gazetteer,
     names: Names,
     objects: Objects,
+    /// per model, the setters of `__dict__` and pydantic's three slots (see `construct`)
+    setters: [[Setter; 4]; 4],
+    /// strings the fold writes again and again (cues, stance keys, topic names), one object each
+    strings: Mutex<FxHashMap<Box<str>, Py<PyString>>>,
+    /// the speaker's words as the rules take them, per speaker
+    speakers: Mutex<FxHashMap<Box<str>, Arc<HashSet<String>>>>,
+}
+
+/// Entries kept by each memo of the fold (strings, speakers) before it stops adding.
+const MEMO_SIZE: usize = 1 << 14;
+
+/// A data descriptor of a model class (`__dict__`, a slot) and its `tp_descr_set`: setting the
+/// attribute through it is what `object.__setattr__` does once it has looked the descriptor up.
+struct Setter {
+    descr: Py<PyAny>,
+    set: ffi::descrsetfunc,
+}
+
+impl Setter {
+    /// The descriptor of `name` on `cls` (found along its MRO, as `_PyType_Lookup` finds it).
+    fn of(cls: &Bound<'_, PyType>, name: &str) -> PyResult<Setter> {
+        for klass in cls.getattr("__mro__")?.try_iter()? {
+            let klass = klass?;
+            if let Ok(descr) = klass.getattr("__dict__")?.get_item(name) {
+                let slot = unsafe { ffi::PyType_GetSlot(descr.get_type().as_ptr().cast(), ffi::Py_tp_descr_set) };
+                if slot.is_null() {
+                    break;
+                }
+                let set = unsafe { std::mem::transmute::<*mut std::ffi::c_void, ffi::descrsetfunc>(slot) };
+                return Ok(Setter { descr: descr.unbind(), set });
+            }
+        }
+        Err(PyValueError::new_err(format!("{} has no data descriptor {name:?}", cls.name()?)))
+    }
+
+    #[inline]
+    fn set(&self, obj: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let r = unsafe { (self.set)(self.descr.as_ptr(), obj.as_ptr(), value.as_ptr()) };
+        if r < 0 {
+            Err(PyErr::fetch(obj.py()))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// `PyObject_GenericGetAttr`: an attribute read that skips pydantic's `__getattr__` hook.
 #[inline]
 fn generic_get<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
     unsafe { Bound::from_owned_ptr_or_err(obj.py(), ffi::PyObject_GenericGetAttr(obj.as_ptr(), name.as_ptr())) }
-}
-
-/// `object.__setattr__(obj, name, value)`.
-#[inline]
-fn generic_set(obj: &Bound<'_, PyAny>, name: &Bound<'_, PyString>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-    let r = unsafe { ffi::PyObject_GenericSetAttr(obj.as_ptr(), name.as_ptr(), value.as_ptr()) };
-    if r < 0 {
-        Err(PyErr::fetch(obj.py()))
-    } else {
-        Ok(())
-    }
 }
 
 /// `set(items)` (`PySet_New`: a set or frozenset is copied without iterating in Rust).
@@ -805,16 +837,55 @@ impl From<std::convert::Infallible> for Fallback {
     }
 }
 
-/// A tuple of strings (untracked: see `untrack`).
-fn tuple_of<'py>(py: Python<'py>, items: &[String]) -> PyResult<Bound<'py, PyTuple>> {
-    let t = PyTuple::new(py, items.iter().map(|s| PyString::new(py, s)))?;
-    untrack(t.as_any());
-    Ok(t)
+/// A memo's lock (a panic while holding it leaves the memo as good as before).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl PyFold {
     fn core(&self) -> &crate::types::Core {
         &self.core.get().core
+    }
+
+    /// A Python string of `s`: the same object for the same text (while the memo has room).
+    fn string<'py>(&self, py: Python<'py>, s: &str) -> Bound<'py, PyString> {
+        if let Some(found) = lock(&self.strings).get(s) {
+            return found.bind(py).clone();
+        }
+        let made = PyString::new(py, s);
+        let mut memo = lock(&self.strings);
+        if memo.len() < MEMO_SIZE {
+            memo.insert(s.into(), made.clone().unbind());
+        }
+        made
+    }
+
+    /// A tuple of strings (untracked: see `untrack`).
+    fn tuple_of<'py>(&self, py: Python<'py>, items: &[String]) -> PyResult<Bound<'py, PyTuple>> {
+        let t = PyTuple::new(py, items.iter().map(|s| self.string(py, s)))?;
+        untrack(t.as_any());
+        Ok(t)
+    }
+
+    /// `frozenset(w.lower().strip(".,") for w in speaker.split())`, as `RuleAnalyzer.analyze` takes it.
+    fn speaker_parts(&self, speaker: &Bound<'_, PyAny>, text: &str) -> Result<Arc<HashSet<String>>, Fallback> {
+        if let Some(found) = lock(&self.speakers).get(text) {
+            return Ok(found.clone());
+        }
+        let parts: HashSet<String> = if text.is_empty() {
+            HashSet::new()
+        } else if text.is_ascii() {
+            speaker_parts(text)
+        } else {
+            let helper = self.objects.speaker_parts.bind(speaker.py());
+            helper.call1((speaker,))?.extract::<Vec<String>>()?.into_iter().collect()
+        };
+        let parts = Arc::new(parts);
+        let mut memo = lock(&self.speakers);
+        if memo.len() < MEMO_SIZE {
+            memo.insert(text.into(), parts.clone());
+        }
+        Ok(parts)
     }
 
     /// `fast.construct(cls, data, fields_set)` (`private`: `__pydantic_private__`, None there).
@@ -828,17 +899,17 @@ impl PyFold {
         private: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = data.py();
-        let n = &self.names;
         let cls = self.objects.classes[model as usize].bind(py);
         let obj = unsafe {
             let alloc = self.objects.allocs[model as usize];
             Bound::from_owned_ptr_or_err(py, alloc(cls.as_ptr().cast(), 0))?
         };
         let none = py.None().into_bound(py);
-        generic_set(&obj, n.dict.bind(py), data.as_any())?;
-        generic_set(&obj, n.fields_set.bind(py), fields_set)?;
-        generic_set(&obj, n.extra.bind(py), &none)?;
-        generic_set(&obj, n.private.bind(py), private.unwrap_or(&none))?;
+        let [dict, fields, extra, private_slot] = &self.setters[model as usize];
+        dict.set(&obj, data.as_any())?;
+        fields.set(&obj, fields_set)?;
+        extra.set(&obj, &none)?;
+        private_slot.set(&obj, private.unwrap_or(&none))?;
         Ok(obj)
     }
 
@@ -997,7 +1068,7 @@ impl PyFold {
             }
             evidence = item(p, &n.evidence)?;
         }
-        let cues = tuple_of(py, &claim.cues[..claim.cues.len().min(6)])?;
+        let cues = self.tuple_of(py, &claim.cues[..claim.cues.len().min(6)])?;
         let data = self.template(py, Model::Stance)?;
         data.set_item(n.topic.bind(py), key)?;
         data.set_item(n.polarity.bind(py), self.polarity_obj(py, claim.pol))?;
@@ -1423,9 +1494,9 @@ impl PyFold {
         d.set_item(n.severity.bind(py), o.severities[plan.rank].bind(py))?;
         d.set_item(n.confidence.bind(py), plan.confidence)?;
         d.set_item(n.explanation.bind(py), explanation)?;
-        d.set_item(n.cues.bind(py), tuple_of(py, &claim.cues)?)?;
-        d.set_item(n.negation_cues.bind(py), tuple_of(py, &claim.neg_cues)?)?;
-        d.set_item(n.modality_cues.bind(py), tuple_of(py, &claim.mod_cues)?)?;
+        d.set_item(n.cues.bind(py), self.tuple_of(py, &claim.cues)?)?;
+        d.set_item(n.negation_cues.bind(py), self.tuple_of(py, &claim.neg_cues)?)?;
+        d.set_item(n.modality_cues.bind(py), self.tuple_of(py, &claim.mod_cues)?)?;
         d.set_item(n.prior_polarity.bind(py), item(&cand.p, &n.polarity)?)?;
         d.set_item(n.new_polarity.bind(py), self.polarity_obj(py, claim.pol))?;
         d.set_item(n.prior_intensity.bind(py), item(&cand.p, &n.intensity)?)?;
@@ -1480,13 +1551,7 @@ impl PyFold {
         };
         let speaker = item(&ev_d, &n.speaker)?;
         let speaker_str = speaker.cast::<PyString>()?.to_str()?;
-        let parts: HashSet<String> = if speaker_str.is_empty() {
-            HashSet::new()
-        } else if speaker_str.is_ascii() {
-            speaker_parts(speaker_str)
-        } else {
-            o.speaker_parts.bind(py).call1((&speaker,))?.extract::<Vec<String>>()?.into_iter().collect()
-        };
+        let parts = self.speaker_parts(&speaker, speaker_str)?;
         let analysis = crate::rules::analyze(self.core(), analyzed, &parts);
         let actor = item(&ev_d, &n.actor)?;
         let actor_str = actor.cast::<PyString>()?.to_str()?;
@@ -1536,7 +1601,7 @@ impl PyFold {
                         r
                     }
                 };
-                let key_obj = PyString::new(py, key);
+                let key_obj = self.string(py, key);
                 let mut prior = prior_topics.get_item(&key_obj)?;
                 if prior.is_none() && self.any_tracked {
                     prior = self.general(&prior_topics, claim, key)?;
@@ -1778,7 +1843,30 @@ impl PyFold {
             datetime: py.import("datetime")?.getattr("datetime")?.cast_into::<PyType>()?.unbind(),
             speaker_parts: helpers.2.unbind(),
         };
-        Ok(PyFold { core, topics, any_tracked, cfg, gazetteer, names: Names::new(py), objects })
+        let setters = [0, 1, 2, 3].map(|k| {
+            let cls = objects.classes[k].bind(py);
+            ["__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"]
+                .map(|name| Setter::of(cls, name))
+        });
+        let setters = setters.map(|row| row.into_iter().collect::<PyResult<Vec<Setter>>>());
+        let mut rows = Vec::with_capacity(4);
+        for row in setters {
+            let row: [Setter; 4] = row?.try_into().map_err(|_| PyValueError::new_err("4 setters"))?;
+            rows.push(row);
+        }
+        let setters: [[Setter; 4]; 4] = rows.try_into().map_err(|_| PyValueError::new_err("4 models"))?;
+        Ok(PyFold {
+            core,
+            topics,
+            any_tracked,
+            cfg,
+            gazetteer,
+            names: Names::new(py),
+            objects,
+            setters,
+            strings: Mutex::new(FxHashMap::default()),
+            speakers: Mutex::new(FxHashMap::default()),
+        })
     }
 
     /// `Detector.step(state, event)`: `(new_state, alerts)`, or None when the Python fold must
