@@ -379,6 +379,17 @@ def test_declines_stances_it_did_not_write(module: ModuleType) -> None:
         assert _difference(odd, reference.step(odd, second), got) is None
 
 
+class _OwnState(StanceState):
+    """A state of another class (a republication keeps the class in the Python fold)."""
+
+
+def test_declines_states_of_other_classes(module: ModuleType) -> None:
+    _, fold = _native(CONFIGS["default"])
+    event = _event(1, "kremlin", "We will never send troops to Ukraine.")
+    assert fold.step(_OwnState(actor="kremlin"), event) is None
+    assert fold.step(StanceState(actor="kremlin"), event) is not None
+
+
 def test_applies_to_the_default_engine_only(module: ModuleType) -> None:
     assert native_fold(Detector(RuleAnalyzer(_pack(), native=True))) is not None
     assert native_fold(Detector()) is not None or not RuleAnalyzer().native

@@ -1513,6 +1513,9 @@ impl PyFold {
     ) -> Result<Step<'py>, Fallback> {
         let n = &self.names;
         let o = &self.objects;
+        if !state.get_type().is(o.classes[Model::State as usize].bind(py)) {
+            return Err(Fallback); // a subclass: a republication keeps its type in the Python fold
+        }
         let ev_d = generic_get(event, n.dict.bind(py))?.cast_into::<PyDict>()?;
         let st = generic_get(state, n.dict.bind(py))?.cast_into::<PyDict>()?;
         let text = item(&ev_d, &n.text)?;
@@ -1573,7 +1576,7 @@ impl PyFold {
             t
         };
 
-        let prior_topics = item(&st, &n.topics)?.cast_into::<PyDict>()?;
+        let prior_topics = item(&st, &n.topics)?.cast_into_exact::<PyDict>()?; // (a subclass could read otherwise)
         let topics = prior_topics.copy()?;
         let event_id = item(&ev_d, &n.id)?;
         let mut candidates: Vec<Candidate<'py>> = Vec::new();
