@@ -134,22 +134,24 @@ fn digest(parts: &[&[u8]], size: usize) -> String {
 /// text joined by single spaces.
 pub fn seen_key(text: &str) -> String {
     debug_assert!(text.is_ascii());
-    let mut words = vec![0u8; text.len()];
+    let bytes = text.as_bytes();
+    // every space written stands for at least one byte that is not: the words fit in the text's
+    // length, plus one for the unconditional write of the last byte
+    let mut words = vec![0u8; bytes.len() + 1];
     let mut n = 0;
-    let mut gap = false; // a space is owed before the next word character
-    for &b in text.as_bytes() {
+    let mut in_word = false;
+    for &b in bytes {
         let w = WORD_LOWER[b as usize];
-        if w == 0 {
-            gap = n > 0;
-        } else {
-            if gap {
-                words[n] = b' ';
-                n += 1;
-                gap = false;
-            }
-            words[n] = w;
+        let is_word = w != 0;
+        if is_word && !in_word && n > 0 {
+            // SAFETY: n <= the bytes read so far, less one (see above)
+            unsafe { *words.get_unchecked_mut(n) = b' ' };
             n += 1;
         }
+        // SAFETY: n <= the bytes read so far < words.len()
+        unsafe { *words.get_unchecked_mut(n) = w };
+        n += usize::from(is_word);
+        in_word = is_word;
     }
     digest(&[&words[..n]], 16)
 }
