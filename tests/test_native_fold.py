@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
 import random
 import re
@@ -181,6 +182,7 @@ class Tally:
     republished: int = 0
     mismatches: list[str] = field(default_factory=list)
     explanations: Counter[str] = field(default_factory=Counter)
+    topics: Counter[str] = field(default_factory=Counter)  # alerts by topic, "@" and ":" kinds of keys
 
 
 _REASON = re.compile(
@@ -212,6 +214,8 @@ def _compare(
         tally.republished += expected[0].statements == prior.statements + 1 and expected[0].seen == prior.seen != ()
         for a in expected[1]:
             tally.explanations.update(_REASON.findall(a.explanation))
+            base = re.split("[@:]", a.topic)[0]
+            tally.topics.update([base, *(base + sep for sep in "@:" if sep in a.topic)])
         problem = _difference(own_prior, expected, got, prior)
         if problem is not None:
             tally.mismatches.append(f"{ev.id} ({ev.actor}): {ev.text[:120]!r}: {problem}")
@@ -377,6 +381,47 @@ def test_declines_stances_it_did_not_write(module: ModuleType) -> None:
     got = fold.step(odd, second)
     if got is not None:  # taken: then it must be what the Python fold gives
         assert _difference(odd, reference.step(odd, second), got) is None
+
+
+def test_user_topic_pack(module: ModuleType, tmp_path: Path) -> None:
+    """A user's topic pack laid over the built-in one: its topics (one kept per counterpart, one of
+    another severity, with objects) are folded natively as in Python."""
+    pack = tmp_path / "arctic.yaml"
+    pack.write_text(json.dumps({
+        "version": "user-1",
+        "topics": [
+            {"id": "arctic_shipping", "name": "Arctic shipping", "severity": "critical", "per_counterpart": True,
+             "cues": ["northern sea route", "arctic shipping"], "intensity": {"pro": 2, "contra": -3},
+             "objects": {"icebreakers": ["icebreaker", "icebreakers"]}},
+            {"id": "fishing_quotas", "name": "Fishing quotas", "severity": "low",
+             "cues": ["fishing quotas", "fishing rights"], "intensity": {"pro": 1, "contra": -2}},
+        ],
+    }))
+    config = EngineConfig(topic_packs=(str(pack),))
+    user_pack = load_pack(config.topic_packs)
+    detector = Detector(RuleAnalyzer(user_pack, sentence_cache=0, native=True), config)
+    fold = native_fold(detector)
+    assert fold is not None
+    reference = Detector(_Reading(RuleAnalyzer(user_pack, sentence_cache=0, native=True)), config)  # type: ignore[arg-type]
+    rng = random.Random(12)
+    subjects = ["We", "Russia", "Our government", "The ministry"]
+    verbs = ["will keep open", "will close", "support", "oppose", "will never accept", "may reconsider",
+             "will block", "welcome"]
+    objects = ["the Northern Sea Route", "Arctic shipping", "icebreakers on the Northern Sea Route",
+               "fishing quotas", "new fishing rights"]
+    tails = ["", " for Norway", " for China's ships", " to Japan and Korea", " in Oslo", " for Finland"]
+    events = [
+        _event(i, rng.choice(["kremlin", "norway_mfa", "china_mfa"]),
+               f"{rng.choice(subjects)} {rng.choice(verbs)} {rng.choice(objects)}{rng.choice(tails)}.")
+        for i in range(3000)
+    ]
+    events += list(_novel(2000, 19))
+    tally = Tally()
+    _compare(events, reference, detector, fold, tally)
+    _assert_same(tally)
+    assert tally.alerts > 100 and tally.declined == 0
+    assert tally.topics["arctic_shipping@"] > 10 and tally.topics["arctic_shipping:"] > 10, tally.topics
+    assert tally.topics["fishing_quotas"] > 10, tally.topics
 
 
 class _OwnState(StanceState):
