@@ -6,11 +6,22 @@
 //! runs the same statements through both and compares every state and alert. The claims of the
 //! native analysis (`rules::analyze`) are folded here without becoming Python objects; only what
 //! the new state holds (topic stances, statement references, alerts, the state) is built, the way
-//! `monitor/domain/fast.py` builds models: `object.__new__`, then `__dict__` and pydantic's slots.
+//! `monitor/domain/fast.py` builds models: the class's `tp_alloc` (what `object.__new__` calls),
+//! then `__dict__` and pydantic's three slots through their descriptors.
+//!
+//! What is built is equal to what the Python fold builds and serialises to the same JSON. Three
+//! things differ where neither equality nor JSON can see them, for speed:
+//!
+//! - the objects the fold builds are left out of the cyclic garbage collector (`untrack`): no
+//!   reference cycle can pass through them;
+//! - all stances, references and alerts share one `__pydantic_fields_set__` per model (`fields`),
+//!   which frozen models never change in place;
+//! - strings written again and again (cues, stance keys) are one object each (`string`).
 //!
 //! `step` returns None when it cannot give exactly what the Python fold gives (text that is not
-//! ASCII after normalisation, an actor id or a stored stance it does not recognise): the caller
-//! then runs the Python fold. It never returns None after building anything the caller sees.
+//! ASCII after normalisation, a state of another class, a stored stance holding values the engine
+//! does not write): the caller then runs the Python fold. It never returns None after building
+//! anything the caller sees.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
