@@ -14,14 +14,13 @@ Regenerate it only when a decision is *meant* to change::
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from bench_corpus import bench_engine
 
 from monitor.domain.analysis import Analysis
 from monitor.domain.analysis.rules import RuleAnalyzer
@@ -39,14 +38,6 @@ LABELED = {
     "dev": ROOT.parent / "shared" / "eval" / "dev_cases.jsonl",
 }
 SOURCES = [LABELED["own"], LABELED["holdout"]]  # always present, so the corpora never change
-
-
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_engine", ROOT / "bench" / "bench_engine.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _h(text: str) -> str:
@@ -93,7 +84,7 @@ def _synthetic(detector: Detector, events: list[StatementEvent]) -> dict[str, An
 
 
 def corpora() -> dict[str, list[StatementEvent]]:
-    bench = _bench()
+    bench = bench_engine()
     return {
         "novel": bench.novel_corpus(3000, 11, SOURCES),
         "remix": bench.labeled_corpus(1500, 3, SOURCES),

@@ -26,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from bench_corpus import bench_engine
 
 from monitor.domain.analysis import native
 from monitor.domain.analysis.lexicon import _TOKEN, Hit
@@ -58,14 +59,6 @@ def core(module: ModuleType) -> native.NativeCore:
     return native.core_for(_analyzer())
 
 
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_engine", ROOT / "bench" / "bench_engine.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @cache
 def _statements() -> tuple[tuple[str, str | None], ...]:
     """``(text, speaker)`` of the labeled sets (those present here) and of the novel corpus."""
@@ -76,7 +69,7 @@ def _statements() -> tuple[tuple[str, str | None], ...]:
         for line in path.read_text("utf-8").splitlines():
             if line.strip():
                 out.extend((st["text"], st.get("speaker")) for st in json.loads(line)["statements"])
-    out.extend((e.text, e.speaker) for e in _bench().novel_corpus(NOVEL, 5))
+    out.extend((e.text, e.speaker) for e in bench_engine().novel_corpus(NOVEL, 5))
     return tuple(out)
 
 
