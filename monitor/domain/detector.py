@@ -9,7 +9,7 @@ the topic pack is read once, when the detector is built.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from hashlib import sha256
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -106,7 +106,8 @@ class Detector:
 
     def analyze(self, event: StatementEvent) -> Analysis:
         """The claims of one statement (what :meth:`step` folds), for tools and tests."""
-        return self.analyzer.analyze(event.text, speaker=event.speaker)
+        fields = event.__dict__
+        return self.analyzer.analyze(fields["text"], speaker=fields["speaker"])
 
     def step(self, state: StanceState, event: StatementEvent) -> tuple[StanceState, list[Alert]]:
         native = self._native_step
@@ -122,15 +123,22 @@ class Detector:
             return replace(state, {"statements": st["statements"] + 1}), []
         cfg = self.config.__dict__
         window = cfg["seen_window"]
-        seen = (*st["seen"], fp)[-window:] if window else ()
+        if window:
+            seen = st["seen"] + (fp,)
+            if len(seen) > window:
+                seen = seen[-window:]
+        else:
+            seen = ()
         analysis = self.analyze(event)
         relations = analysis.relations
         prior_topics: dict[str, TopicStance] = st["topics"]
         topics = dict(prior_topics)
-        merged = self._merged(analysis.claims, ev["actor"]) if analysis.claims else {}
+        claims = analysis.claims
+        merged = self._merged(claims, ev["actor"]) if claims else {}
         candidates: list[tuple[Outcome, str, Fields, str, TopicStance]] = []
         if merged:
-            per_counterpart = self._per_counterpart
+            general = self._per_counterpart and prior_topics  # a key without a stance may fall back to one
+            sid, speaker, source_url, published_at = ev["id"], ev["speaker"], ev["source_url"], ev["published_at"]
             refs: dict[str, StatementRef] = {}
             quote_chars = cfg["quote_chars"]
             for key, claim in merged.items():
@@ -138,14 +146,14 @@ class Detector:
                 ref = refs.get(sentence)
                 if ref is None:
                     ref = refs[sentence] = construct(StatementRef, {
-                        "id": ev["id"], "speaker": ev["speaker"],
+                        "id": sid, "speaker": speaker,
                         "quote": sentence if len(sentence) <= quote_chars else _clip(sentence, quote_chars),
-                        "source_url": ev["source_url"], "published_at": ev["published_at"],
-                    }, _REF_FIELDS.copy())
+                        "source_url": source_url, "published_at": published_at,
+                    }, _REF_FIELDS)
                 prior = prior_topics.get(key)
-                if prior is None and per_counterpart:
+                if prior is None and general:
                     prior = self._general(prior_topics, key)  # stances from before this statement
-                outcome, stance, reason = decide(prior, claim, key, ref, cfg)
+                outcome, stance, reason = decide(prior, claim, key, ref, sid, cfg)
                 topics[key] = stance
                 if prior is not None and (outcome == "contradiction" or outcome == "escalation"):
                     candidates.append((outcome, reason, claim, key, prior))
@@ -160,9 +168,10 @@ class Detector:
         data["statements"] = st["statements"] + 1
         if not merged and not relations:
             data["undecided"] = st["undecided"] + 1
-        new_state = construct(
-            StanceState, data, state.__pydantic_fields_set__ | _STEP_FIELDS  # as replace() would
-        )
+        fields_set = state.__pydantic_fields_set__
+        if not fields_set >= _STEP_FIELDS:
+            fields_set = fields_set | _STEP_FIELDS  # as replace() would
+        new_state = construct(StanceState, data, fields_set)
         return new_state, alerts
 
     def _merged(self, claims: tuple[Claim, ...], actor: str) -> dict[str, Fields]:
@@ -173,52 +182,67 @@ class Detector:
         speaks of the state its other sentences on the topic name, when they all name the same
         one ("A ban on Russian aluminium. We will not let up.").
         """
-        per_counterpart = self._per_counterpart
+        tracked = self._tracked_topics if self._per_counterpart else None
         if len(claims) == 1:
             f = claims[0].__dict__
             topic = f["topic"]
-            if per_counterpart and self._tracked(topic):
-                state = self._counterpart(f["sentence"], actor)
-                if state is not None:
-                    return {f"{topic}{SEPARATOR}{state}": f}
-            return {topic: f}
-        fields = [c.__dict__ for c in claims]
-        keys = [f["topic"] for f in fields]
-        if per_counterpart:
-            tracked = self._tracked_topics
-            states: list[str | None] = [None] * len(fields)
-            named: dict[str, set[str]] = {}
-            said: dict[str, str | None] = {}  # sentence -> its state (a sentence often makes several claims)
-            for i, f in enumerate(fields):
-                topic = keys[i]
+            if tracked is not None:
                 is_tracked = tracked.get(topic)
                 if is_tracked is None:
                     is_tracked = self._tracked(topic)
                 if is_tracked:
-                    sentence = f["sentence"]
-                    if sentence in said:
-                        state = said[sentence]
-                    else:
-                        state = said[sentence] = self._counterpart(sentence, actor)
+                    state = self._counterparts.counterpart(f["sentence"], self._own(actor))
                     if state is not None:
-                        states[i] = state
-                        found = named.get(topic)
-                        if found is None:
-                            named[topic] = {state}
-                        else:
-                            found.add(state)
-            if named:
-                for i, state in enumerate(states):
-                    topic = keys[i]
-                    if state is None:
-                        found = named.get(topic)
-                        if found is not None and len(found) == 1:
-                            state = next(iter(found))
-                    if state is not None:
-                        keys[i] = f"{topic}{SEPARATOR}{state}"
+                        return {f"{topic}{SEPARATOR}{state}": f}
+            return {topic: f}
+        fields: list[Fields] = []
+        keys: list[str] = []
+        states: list[str | None] | None = None  # per claim, the state its sentence names
+        named: dict[str, str | None] = {}  # topic -> the one state its claims name (None: several)
+        said: dict[str, str | None] = {}  # sentence -> its state (a sentence often makes several claims)
+        own: str | None = None
+        own_known = False
+        i = -1  # (a counter is cheaper than enumerate's tuples on this path)
+        for c in claims:
+            i += 1
+            f = c.__dict__
+            topic = f["topic"]
+            fields.append(f)
+            keys.append(topic)
+            if tracked is None:
+                continue
+            is_tracked = tracked.get(topic)
+            if is_tracked is None:
+                is_tracked = self._tracked(topic)
+            if not is_tracked:
+                continue
+            sentence = f["sentence"]
+            if sentence in said:
+                state = said[sentence]
+            else:
+                if not own_known:
+                    own, own_known = self._own(actor), True
+                state = said[sentence] = self._counterparts.counterpart(sentence, own)
+            if state is None:
+                continue
+            if states is None:
+                states = [None] * len(claims)
+            states[i] = state
+            if topic not in named:
+                named[topic] = state
+            elif named[topic] != state:
+                named[topic] = None
+        if states is not None:
+            for i in range(len(keys)):
+                topic = keys[i]
+                state = states[i]
+                if state is None:
+                    state = named.get(topic)  # the one state the topic's other claims name
+                if state is not None:
+                    keys[i] = f"{topic}{SEPARATOR}{state}"
         out: dict[str, Fields] = {}
         groups: dict[str, list[Fields]] | None = None
-        for key, f in zip(keys, fields, strict=True):
+        for key, f in zip(keys, fields):  # noqa: B905 (same length; zip's strict keyword costs a slow call)
             first = out.get(key)
             if first is None:
                 out[key] = f
@@ -230,7 +254,7 @@ class Detector:
                     groups[key] = [first, f]
                 else:
                     group.append(f)
-        if groups:
+        if groups is not None:
             for key, group in groups.items():
                 merged = merge_claims(group)
                 if merged is None:
@@ -241,14 +265,15 @@ class Detector:
 
     # -- counterparts ----------------------------------------------------------------------
 
-    def _counterpart(self, sentence: str, actor: str) -> str | None:
+    def _own(self, actor: str) -> str | None:
+        """The state ``actor`` stands for (see :meth:`Counterparts.own`), memoised."""
         own = self._own_states.get(actor, _UNKNOWN)
         if own is _UNKNOWN:
             if len(self._own_states) >= _MEMO_SIZE:
                 self._own_states.clear()
             own = self._own_states[actor] = self._counterparts.own(actor)
         assert not isinstance(own, _Unknown)
-        return self._counterparts.counterpart(sentence, own)
+        return own
 
     def _general(self, topics: dict[str, TopicStance], key: str) -> TopicStance | None:
         """The stance a claim is compared with when its own key has none yet.
@@ -259,7 +284,8 @@ class Detector:
         stance: Finland's accession ratified is no reversal on Sweden's.
         """
         topic, sep, _ = key.partition(SEPARATOR)
-        if not self._tracked(topic):
+        tracked = self._tracked_topics.get(topic)
+        if not (self._tracked(topic) if tracked is None else tracked):
             return None
         if sep:
             return topics.get(topic)
@@ -368,7 +394,7 @@ class Detector:
             "id": event["id"], "speaker": speaker,
             "quote": text if len(text) <= _ALERT_QUOTE_CHARS else _clip(text, _ALERT_QUOTE_CHARS),
             "source_url": event["source_url"], "published_at": published_at,
-        }, _REF_FIELDS.copy())
+        }, _REF_FIELDS)
         # every field in declaration order; all but schema_version given, as build() would record
         return construct(Alert, {
             "schema_version": SCHEMA_VERSION,
@@ -390,12 +416,22 @@ class Detector:
             "prior_intensity": p["intensity"],
             "new_intensity": claim["intensity"],
             "engine": self.version,
-        }, _ALERT_FIELDS.copy())
+        }, _ALERT_FIELDS)
 
 
 def _day(moment: datetime) -> str:
-    """``f"{moment:%Y-%m-%d}"`` without strftime (the C library's %Y does not pad years below 1000)."""
-    return moment.date().isoformat() if moment.year >= 1000 else f"{moment:%Y-%m-%d}"
+    """``f"{moment:%Y-%m-%d}"``, memoised per day and without strftime (the C library's %Y does not
+    pad years below 1000: those keep strftime)."""
+    day = moment.date()
+    text = _DAYS.get(day)
+    if text is None:
+        if len(_DAYS) >= _MEMO_SIZE:
+            _DAYS.clear()
+        text = _DAYS[day] = day.isoformat() if day.year >= 1000 else f"{moment:%Y-%m-%d}"
+    return text
+
+
+_DAYS: dict[date, str] = {}
 
 
 class _Unknown:
@@ -424,8 +460,11 @@ def _seen_key(text: str) -> str:
     """
     if text.isascii():
         data = text.encode().translate(_WORD_BYTES)  # word characters lowered, all else spaces
-        while b"  " in data:
-            data = data.replace(b"  ", b" ")
+        while True:  # runs of spaces to one
+            shorter = data.replace(b"  ", b" ")
+            if len(shorter) == len(data):
+                break
+            data = shorter
         data = data.strip()
     else:
         data = fingerprint_text(text).encode("utf-8")

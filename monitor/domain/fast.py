@@ -88,7 +88,10 @@ def construct(cls: type[M], data: dict[str, Any], fields_set: set[str]) -> M:
     """An instance of ``cls`` whose field values are ``data``, nothing checked: the hot path's :func:`build`.
 
     ``data`` must hold every field, in declaration order (the order of the JSON), and becomes
-    the instance's ``__dict__``; ``fields_set`` (a fresh set) is what ``model_fields_set`` reports.
+    the instance's ``__dict__``; ``fields_set`` is what ``model_fields_set`` reports. It may be
+    one set shared by many instances (it is then neither copied, nor tracked by the garbage
+    collector once per instance): the models are frozen, so pydantic never changes it in place
+    (``model_copy`` changes a copy), and the engine never does.
     """
     obj = _new(cls)
     _set_dict(obj, data)

@@ -114,33 +114,35 @@ def merge_claims(group: list[Fields]) -> Fields | None:
             continue
         win.append(c)
         confidence = c["confidence"]
+        is_explicit = c["explicit"]
         rank = _MODALITY_RANK[c["modality"]]
-        key = (c["explicit"], rank, confidence)
+        value = c["intensity"]
+        key = (is_explicit, rank, confidence)
         if lead_key is None:
-            lead, lead_key = c, key
-            intensity = c["intensity"]
+            lead, lead_key, intensity = c, key, value
         else:
             if key > lead_key:
                 lead, lead_key = c, key
-            if c["intensity"] < intensity:
-                intensity = c["intensity"]
+            if value < intensity:
+                intensity = value
         if rank > all_rank:
             all_rank, all_confidence = rank, confidence
         elif rank == all_rank and confidence > all_confidence:
             all_confidence = confidence
-        if c["explicit"]:
-            explicit = True
-        if c["explicit"] or confidence >= _WEAK_IMPLIED:
+        if is_explicit or confidence >= _WEAK_IMPLIED:
+            if is_explicit:
+                explicit = True
             if rank > firm_rank:
                 firm_rank, firm_confidence = rank, confidence
             elif rank == firm_rank and confidence > firm_confidence:
                 firm_confidence = confidence
-        m = c["magnitude"]
-        if m is not None and (magnitude is None or m > magnitude):
-            magnitude = m
-        cr = _CATEGORY_RANK.get(c["category"], 0)
-        if cr > category_rank:
-            category, category_rank = c["category"], cr
+        value = c["magnitude"]
+        if value is not None and (magnitude is None or value > magnitude):
+            magnitude = value
+        value = c["category"]
+        rank = _CATEGORY_RANK.get(value, 0)
+        if rank > category_rank:  # the hardest category
+            category, category_rank = value, rank
         for x in c["cues"]:
             if x not in cues:
                 cues.append(x)
@@ -173,18 +175,19 @@ def merge_claims(group: list[Fields]) -> Fields | None:
 
 
 def decide(
-    prior: TopicStance | None, claim: Fields, key: str, ref: StatementRef, cfg: dict[str, Any]
+    prior: TopicStance | None, claim: Fields, key: str, ref: StatementRef, sid: str, cfg: dict[str, Any]
 ) -> Decision:
     """Compare one merged claim (stance key ``key``) with the established stance on its topic.
 
-    ``ref`` is the statement the claim was read in; ``cfg`` the fields of an :class:`EngineConfig`.
+    ``ref`` is the statement the claim was read in (its id ``sid``); ``cfg`` the fields of an
+    :class:`EngineConfig`.
     """
     if prior is None:
         if claim["modality"] is _HEDGED and not claim["explicit"]:
             # "an operation is possible": a baseline for escalations, too weak to be reversed
             weak = min(claim["confidence"], cfg["prior_min_confidence"] - 0.05)
-            return "established", _stance(claim, key, ref, 1, None, weak), "hedged and implied: a weak baseline"
-        return "established", _stance(claim, key, ref, 1), "first statement on the topic"
+            return "established", _stance(claim, key, ref, sid, 1, None, weak), "hedged and implied: a weak baseline"
+        return "established", _stance(claim, key, ref, sid, 1), "first statement on the topic"
 
     p = prior.__dict__
     if claim["polarity"] is not p["polarity"]:
@@ -199,26 +202,26 @@ def decide(
                 # a calm stance answered by an explicit threat of force ("their bases will be
                 # legitimate targets"): not a reversal argued, a hardening
                 return (
-                    "escalation", _stance(claim, key, ref, 1),
+                    "escalation", _stance(claim, key, ref, sid, 1),
                     f"explicit threat after a calm stance ({p['intensity']:+.1f} -> {claim['intensity']:+.1f})",
                 )
             return "evidence", _noted(prior, p), "polarity only implied by threat words"
         if claim["confidence"] < cfg["min_confidence"]:
             return "evidence", _noted(prior, p), "opposite claim below confidence threshold"
         if p["confidence"] < cfg["prior_min_confidence"]:
-            return "replaced", _stance(claim, key, ref, 1), "weak prior stance replaced"
-        return "contradiction", _stance(claim, key, ref, 1), "polarity reversed"
+            return "replaced", _stance(claim, key, ref, sid, 1), "weak prior stance replaced"
+        return "contradiction", _stance(claim, key, ref, sid, 1), "polarity reversed"
 
     # same polarity: reaffirmation, softening, or escalation
     if claim["modality"] is _HEDGED:
         return "reaffirmed", _noted(prior, p, support=True), "hedged restatement"
     reason = _escalation(p, claim, cfg)
     if reason and claim["confidence"] >= cfg["escalation_min_confidence"]:
-        return "escalation", _stance(claim, key, ref, p["support"] + 1, p), reason
+        return "escalation", _stance(claim, key, ref, sid, p["support"] + 1, p), reason
     if not claim["explicit"] and claim["confidence"] < cfg["prior_min_confidence"]:
         # a posture merely described ("our troops are in the region") neither softens nor restates
         return "reaffirmed", _noted(prior, p, support=True), "weak implied restatement"
-    return "reaffirmed", _stance(claim, key, ref, p["support"] + 1, p), "same polarity"
+    return "reaffirmed", _stance(claim, key, ref, sid, p["support"] + 1, p), "same polarity"
 
 
 def _escalation(p: dict[str, Any], claim: Fields, cfg: dict[str, Any]) -> str:
@@ -257,7 +260,7 @@ def _escalation(p: dict[str, Any], claim: Fields, cfg: dict[str, Any]) -> str:
 
 
 def _stance(
-    claim: Fields, key: str, ref: StatementRef, support: int,
+    claim: Fields, key: str, ref: StatementRef, sid: str, support: int,
     p: dict[str, Any] | None = None, confidence: float | None = None,
 ) -> TopicStance:
     """The stance ``claim`` sets (``p``: the fields of the stance it follows, if it keeps some)."""
@@ -286,12 +289,12 @@ def _stance(
         "confidence": confidence,
         "basis": basis,
         "support": support,
-        "last_statement_id": ref.__dict__["id"],
+        "last_statement_id": sid,
         "cues": claim["cues"][:6],
         "magnitude": magnitude,
         "modality": claim["modality"],
         "evidence": evidence,
-    }, _STANCE_FIELDS.copy())
+    }, _STANCE_FIELDS)
 
 
 def _noted(prior: TopicStance, p: dict[str, Any], *, support: bool = False) -> TopicStance:
