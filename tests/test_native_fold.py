@@ -21,7 +21,6 @@ Without the module the tests are skipped, except under CI (``$CI`` set), where t
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 import os
 import random
@@ -36,6 +35,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from bench_corpus import bench_engine
 
 from monitor.domain.analysis import Analysis, native
 from monitor.domain.analysis.rules import RuleAnalyzer
@@ -84,14 +84,6 @@ def module() -> ModuleType:
 @cache
 def _pack() -> TopicPack:
     return load_pack()
-
-
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_engine", ROOT / "bench" / "bench_engine.py")
-    assert spec is not None and spec.loader is not None
-    found = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(found)
-    return found
 
 
 class _Reading:
@@ -235,7 +227,7 @@ def _assert_same(tally: Tally) -> None:
 
 @cache
 def _novel(n: int, seed: int) -> tuple[StatementEvent, ...]:
-    return tuple(_bench().novel_corpus(n, seed))
+    return tuple(bench_engine().novel_corpus(n, seed))
 
 
 @cache
@@ -302,7 +294,7 @@ def test_novel_corpus_other_configurations(module: ModuleType, config: str) -> N
 def test_labeled_remix_and_republications(module: ModuleType) -> None:
     """Sentences that repeat (the labeled remix), whole statements published again later, by the
     same actor and by others, with other case and punctuation (the same words: republications)."""
-    base = list(_bench().labeled_corpus(3000, 5))
+    base = list(bench_engine().labeled_corpus(3000, 5))
     rng = random.Random(3)
     events: list[StatementEvent] = []
     for i, ev in enumerate(base):
