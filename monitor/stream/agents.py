@@ -11,7 +11,9 @@ confirmed; a failed one stops the agent.
 Records leave through the app's producer as it is -- the plain one, or the transaction
 manager under ``exactly_once`` -- but not through Faust's per-message machinery (a future,
 a pending message, sensors and callbacks per record, and a background queue for table
-writes that throttles the stream): on this path one alert cost more than reading it.
+writes that throttles the stream): on this path one alert cost more than reading it. With
+the plain producer a batch's records go out as one record batch per topic partition
+(:mod:`monitor.stream.outbox`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from monitor.observability import ALERTS, BATCH_SECONDS, DEAD_LETTERS, LAG, STAT
 from monitor.ports import Record
 from monitor.projection import Projector
 from monitor.settings import Settings
+from monitor.stream.outbox import OutRecord, send_records
 from monitor.stream.topics import Topics
 
 
@@ -87,7 +90,8 @@ class TableStates(MutableMapping[str, StanceState]):
         return out
 
 
-async def write_states(producer: Any, table: Any, states: list[tuple[bytes, bytes]]) -> list[Any]:
+async def write_states(producer: Any, table: Any, states: list[tuple[bytes, bytes]], *,
+                       transactional: bool = False) -> list[Any]:
     """Store each ``(key, value)`` in the table and send it to the table's changelog; the send futures.
 
     What ``table[key] = value`` does for the in-memory store (changelog record, same key, same
@@ -95,11 +99,10 @@ async def write_states(producer: Any, table: Any, states: list[tuple[bytes, byte
     """
     store = table.data
     changelog = table.changelog_topic.get_topic_name()
-    sent = []
     for key, value in states:
         store[key] = value
-        sent.append(await producer.send(changelog, key, value, None, None, None))
-    return sent
+    return await send_records(producer, [(changelog, key, value) for key, value in states],
+                              transactional=transactional)
 
 
 def register_stance_agent(app: faust.App, settings: Settings, topics: Topics, table: Any, detector: Detector) -> Any:
@@ -113,6 +116,7 @@ def register_stance_agent(app: faust.App, settings: Settings, topics: Topics, ta
     dead_topic = settings.topics.dead_letter
     statements_counter = STATEMENTS.labels("kafka")
     dead_counter = DEAD_LETTERS.labels(dead_topic)
+    transactional = settings.worker.processing_guarantee == "exactly_once"
 
     def record_lag(events: Any) -> None:
         """Consumer lag per partition, from the last offset of this batch and the high watermark."""
@@ -147,16 +151,17 @@ def register_stance_agent(app: faust.App, settings: Settings, topics: Topics, ta
             # A state that reached the changelog before its alerts would, after a crash, make the
             # redelivered statements look already seen, and their alerts would be lost for good.
             # In this order a crash can only repeat alerts, with the same ids.
-            pending = []
             kinds: dict[str, int] = {}
+            out: list[OutRecord] = []
             for alert in result.alerts:
                 msg = alert_message(alert)
-                pending.append(await producer.send(alerts_topic, msg.key, msg.value, None, None, None))
+                out.append((alerts_topic, msg.key, msg.value))
                 kind = alert.kind.value
                 kinds[kind] = kinds.get(kind, 0) + 1
             for record, error in result.dead:
                 msg = dead_letter_message(record, error)
-                pending.append(await producer.send(dead_topic, msg.key, msg.value, None, None, None))
+                out.append((dead_topic, msg.key, msg.value))
+            pending = await send_records(producer, out, transactional=transactional) if out else []
             if pending:
                 await asyncio.gather(*pending)
             for kind, n in kinds.items():
@@ -166,7 +171,8 @@ def register_stance_agent(app: faust.App, settings: Settings, topics: Topics, ta
             # Then the states. They are not waited for here: Faust flushes the producer before
             # it commits the offsets this body acks, so the changelog is never behind committed
             # offsets; the next batch checks they were confirmed (a failure stops the agent).
-            in_flight = await write_states(producer, table, states.encoded(result.changed))
+            in_flight = await write_states(producer, table, states.encoded(result.changed),
+                                           transactional=transactional)
             record_lag(events)
 
     return stance
