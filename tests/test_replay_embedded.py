@@ -272,3 +272,73 @@ def test_plain_progress_lines_in_ci(db: Path, tmp_path: Path, capsys: pytest.Cap
     assert main(["replay", "--db", str(db), *ENGINE, "--out", str(tmp_path / "r")]) == 0
     err = capsys.readouterr().err
     assert f"replay: {N + 2}/{N + 2} (100%)" in err and "stmt/s" in err
+
+
+@pytest.mark.parametrize("engine", ["keyword", "default"])
+def test_parallel_replay_writes_the_bytes_of_a_one_process_replay(db: Path, tmp_path: Path, engine: str) -> None:
+    from monitor.replay.engine import load_engine
+
+    choice = (EngineChoice("monitor.replay.testing:KeywordDetector", KeywordDetector()) if engine == "keyword"
+              else load_engine(None))
+
+    def run(out: Path, **kw: object) -> ReplayResult:
+        async def go() -> ReplayResult:
+            source = SqliteSource(db, "statements")
+            try:
+                return await run_replay(source, choice, out, ReplayOptions(**kw))  # type: ignore[arg-type]
+            finally:
+                await source.close()
+
+        return asyncio.run(go())
+
+    seen: list[tuple[int, int]] = []
+    one = run(tmp_path / "one", jobs=1)
+    three = run(tmp_path / "three", jobs=3)
+    for name in ("alerts.jsonl", "manifest.json", "timeline.jsonl"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "three" / name).read_bytes(), name
+    assert three.states == one.states and len(one.states) == 12
+    if engine == "keyword":
+        assert one.manifest.counts.alerts > 50
+    # A sub-range from a snapshot, with a filter, in two processes (progress reaches the total).
+    cut = {p: r.end // 3 for p, r in one.manifest.input.partitions.items()}
+    bound = ",".join(f"{p}:{o}" for p, o in cut.items())
+    first = run(tmp_path / "first", range=RangeSpec.parse(None, bound), jobs=1)
+    snap = Snapshot(engine=choice.version, topic="statements", positions=first.positions, states=first.states)
+    kw = {"range": RangeSpec.parse(bound, None), "snapshot": snap, "actors": frozenset({"actor-001", "actor-004"})}
+    a = run(tmp_path / "a", jobs=1, **kw)
+
+    async def go() -> ReplayResult:
+        source = SqliteSource(db, "statements")
+        try:
+            return await run_replay(source, choice, tmp_path / "b", ReplayOptions(jobs=2, **kw),  # type: ignore[arg-type]
+                                    on_progress=lambda done, total: seen.append((done, total)))
+        finally:
+            await source.close()
+
+    b = asyncio.run(go())
+    assert (tmp_path / "a" / "alerts.jsonl").read_bytes() == (tmp_path / "b" / "alerts.jsonl").read_bytes()
+    assert a.manifest == b.manifest and a.states == b.states
+    assert seen and seen[-1][0] == seen[-1][1] == b.manifest.counts.records_read
+
+
+def test_parallel_replay_refuses_a_topic_not_keyed_by_actor(tmp_path: Path) -> None:
+    path = tmp_path / "unkeyed.db"
+
+    async def fill() -> None:
+        log = SqliteLog(path)
+        # Keyed by statement id: one actor's statements land on every partition.
+        await log.append("statements", [Message(e.id.encode(), statement_message(e).value)
+                                        for e in synthetic_statements(400, actors=3)])
+        await log.close()
+
+    asyncio.run(fill())
+    with pytest.raises(InputError, match="more than one partition.*--jobs 1"):
+        replay(path, tmp_path / "out", jobs=2)
+    assert replay(path, tmp_path / "one", jobs=1).manifest.counts.statements_in_range == 400
+
+
+def test_cli_jobs_must_be_positive(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["replay", "--db", str(db), *ENGINE, "--out", str(tmp_path / "o"), "--jobs", "0"])
+    assert exc.value.code == 2
+    assert "--jobs" in capsys.readouterr().err

@@ -65,6 +65,16 @@ async def test_kafka_replay_matches_embedded_byte_for_byte_and_joins_no_group(
     assert km.input.partitions == sm.input.partitions and km.counts == sm.counts
     assert km.counts.dead_letters == 1
 
+    # The partitions shared among two processes (each with its own group-less consumer): same bytes.
+    source = KafkaSource(kafka_bootstrap, topic)
+    try:
+        await run_replay(source, ENGINE, tmp_path / "kafka2", ReplayOptions(jobs=2))
+    finally:
+        await source.close()
+    for name in ("alerts.jsonl", "timeline.jsonl", "manifest.json"):
+        assert (tmp_path / "kafka2" / name).read_bytes() == (tmp_path / "kafka" / name).read_bytes(), name
+    assert await groups(kafka_bootstrap) == before
+
     # An offset range on Kafka stops at --to and folds what lies before --from.
     big = max(km.input.partitions, key=lambda p: km.input.partitions[p].end)
     assert km.input.partitions[big].end > 300

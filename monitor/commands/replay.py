@@ -127,7 +127,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise InputError(f"snapshot was folded by engine {snapshot.engine!r}, this replay runs "
                          f"{engine.version!r}; make a snapshot with the same engine", where=args.snapshot)
     options = ReplayOptions(range=spec, actors=frozenset(args.actor or ()), topics=frozenset(args.topic or ()),
-                            warm=not args.cold, snapshot=snapshot, timeline=not args.no_timeline, run_id=args.run_id)
+                            warm=not args.cold, snapshot=snapshot, timeline=not args.no_timeline, run_id=args.run_id,
+                            jobs=args.jobs)
     topic = args.statements or settings.topics.statements
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="monitor-replay-"))
     update, stop = _progress(args.progress)
@@ -212,6 +213,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return n
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("replay", help="re-run the detector over a range of the statements log (isolated)",
                        description="Replay statements through the worker's detector. Output goes to --out "
@@ -236,6 +247,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="ALSO append the alerts to the LIVE alerts topic, so receivers get them")
     p.add_argument("--no-timeline", action="store_true", help="skip timeline.jsonl (used by the report)")
     p.add_argument("--progress", choices=("auto", "bar", "plain", "none"), default="auto")
+    p.add_argument("--jobs", type=_positive, metavar="N",
+                   help="processes sharing the partitions (default: one per core for ranges of 50,000 statements "
+                   "or more, else 1); the output is the same whatever N")
     p.set_defaults(handler=cmd_replay)
 
     p = sub.add_parser("audit", help="compare two alert sets; exit 1 when they differ",

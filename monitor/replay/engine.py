@@ -70,7 +70,13 @@ def read_config(path: Path) -> dict[str, Any]:
 
 def load_engine(spec: str | None = None, config_path: Path | None = None) -> EngineChoice:
     """Import ``spec`` (``module:callable``; default the worker's Detector) and build it with the config."""
-    spec = spec or DEFAULT_ENGINE
+    config = read_config(config_path) if config_path is not None else {}
+    return build_engine(spec or DEFAULT_ENGINE, config, where=str(config_path) if config_path else "--engine")
+
+
+def build_engine(spec: str, config: Mapping[str, Any], *, where: str = "--engine") -> EngineChoice:
+    """The engine ``spec`` built with ``config`` (what :func:`load_engine` does once the file is read)."""
+    config = dict(config)
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise InputError(f"engine {spec!r} must look like package.module:callable", where="--engine")
@@ -78,8 +84,6 @@ def load_engine(spec: str | None = None, config_path: Path | None = None) -> Eng
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise InputError(f"cannot load engine {spec!r}: {exc}", where="--engine") from exc
-    config = read_config(config_path) if config_path is not None else {}
-    where = str(config_path) if config_path else "--engine"
     try:
         if spec == DEFAULT_ENGINE:
             from monitor.domain.detector import EngineConfig

@@ -7,13 +7,15 @@ state the live worker saw; a snapshot can replace that warm-up fold.
 
 Memory is bounded by the states (one per actor) and one batch of records: alerts and
 timeline points are spooled to one file per partition and concatenated at the end in
-partition order. Within a partition they are in offset order, then by (kind, topic), so
+partition order. Large replays share the partitions among processes
+(:mod:`~monitor.replay.parallel`); the spool files, hence the output, are the same. Within a partition they are in offset order, then by (kind, topic), so
 the output is stable: same range, engine and config -> byte-identical ``alerts.jsonl``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from typing import IO
 import orjson
 
 from monitor.codec import encode
+from monitor.domain.detector import Detector
 from monitor.domain.ids import digest
 from monitor.domain.models import Alert, StanceState
 from monitor.errors import DecodeError, InputError
@@ -59,6 +62,7 @@ class ReplayOptions:
     snapshot: Snapshot | None = None
     timeline: bool = True
     run_id: str | None = None
+    jobs: int | None = None  # processes; None: auto_jobs decides
 
 
 @dataclass
@@ -116,7 +120,7 @@ def default_run_id(source: StatementSource, ranges: Mapping[int, PartitionRange]
 
 
 class _Spool:
-    """One file per partition, concatenated in partition order at the end."""
+    """One file per partition (``<name>.<partition>`` in the spool directory), joined by :func:`_join`."""
 
     def __init__(self, directory: Path, name: str) -> None:
         self.directory = directory
@@ -129,54 +133,69 @@ class _Spool:
             fh = self._files[partition] = (self.directory / f"{self.name}.{partition}").open("wb")
         fh.write(data)
 
-    def finish(self, target: Path) -> tuple[str, int]:
-        h = hashlib.sha256()
-        size = 0
-        with target.open("wb") as out:
-            for p in sorted(self._files):
-                fh = self._files[p]
-                fh.close()
-                with (self.directory / f"{self.name}.{p}").open("rb") as part:
-                    while chunk := part.read(1 << 20):
-                        h.update(chunk)
-                        size += len(chunk)
-                        out.write(chunk)
-        self._files = {}
-        return h.hexdigest(), size
-
-    def abort(self) -> None:
+    def close(self) -> None:
         for fh in self._files.values():
             fh.close()
+        self._files = {}
+
+
+def _join(directory: Path, name: str, target: Path) -> tuple[str, int]:
+    """Concatenate the spool files of ``name`` in partition order into ``target``: sha256 and size."""
+    parts = sorted((int(f.name.rpartition(".")[2]), f) for f in directory.glob(f"{name}.*"))
+    h = hashlib.sha256()
+    size = 0
+    with target.open("wb") as out:
+        for _p, path in parts:
+            with path.open("rb") as part:
+                while chunk := part.read(1 << 20):
+                    h.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+    return h.hexdigest(), size
 
 
 def _alert_order(alert: Alert) -> tuple[str, str, str]:
     return (alert.kind.value, alert.topic, alert.id)
 
 
-async def run_replay(
-    source: StatementSource,
-    engine: EngineChoice,
-    out_dir: Path,
-    options: ReplayOptions | None = None,
-    *,
-    on_progress: ProgressFn | None = None,
-) -> ReplayResult:
-    """Replay ``options.range`` of ``source`` with ``engine`` into ``out_dir`` and write the manifest."""
-    options = options or ReplayOptions()
-    ranges = await resolve_ranges(source, options.range, warm=options.warm, snapshot=options.snapshot)
-    run_id = options.run_id or default_run_id(source, ranges, engine, options)
-    # A replay is a batch job that owns its event loop: plain blocking file I/O is the fast path.
-    spool_dir = out_dir / ".spool"
-    spool_dir.mkdir(parents=True, exist_ok=True)
+@dataclass
+class _Tally:
+    """What a fold counted (summed over the processes of a parallel replay)."""
 
-    states: dict[str, StanceState] = dict(options.snapshot.states) if options.snapshot else {}
-    fold = Projector(engine.detector, states).fold
+    read: int = 0
+    folded: int = 0
+    in_range: int = 0
+    skipped: int = 0
+    dead: int = 0
+    alerts: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: _Tally) -> None:
+        self.read += other.read
+        self.folded += other.folded
+        self.in_range += other.in_range
+        self.skipped += other.skipped
+        self.dead += other.dead
+        self.alerts += other.alerts
+        for kind, n in other.by_kind.items():
+            self.by_kind[kind] = self.by_kind.get(kind, 0) + n
+
+
+async def _fold_range(
+    source: StatementSource,
+    detector: Detector,
+    states: dict[str, StanceState],
+    ranges: Mapping[int, PartitionRange],
+    options: ReplayOptions,
+    spool_dir: Path,
+    on_batch: Callable[[int], None] | None = None,
+) -> _Tally:
+    """Fold ``ranges`` of ``source`` into ``states``; alerts and timeline to per-partition spool files."""
+    fold = Projector(detector, states).fold
     actor_keys = frozenset(a.encode("utf-8") for a in options.actors)
     actors, topics = options.actors, options.topics
     alerts_spool = _Spool(spool_dir, "alerts")
     timeline_spool = _Spool(spool_dir, "timeline") if options.timeline else None
-    total = sum(r.size for r in ranges.values())
-    done = 0
     # Plain local counters: this loop runs once per record.
     read = folded = in_range = skipped = dead = n_alerts = 0
     by_kind: dict[str, int] = {}
@@ -227,20 +246,80 @@ async def run_replay(
                             "offset": rec.offset, "polarity": stance.polarity.value,
                             "intensity": stance.intensity, "confidence": stance.confidence,
                         }, option=orjson.OPT_SORT_KEYS) + b"\n")
-            done += len(batch)
-            if on_progress is not None:
-                on_progress(done, total)
-        alerts_sha, alerts_bytes = alerts_spool.finish(out_dir / ALERTS_FILE)
-        timeline_sha = timeline_spool.finish(out_dir / TIMELINE_FILE)[0] if timeline_spool else None
-    except BaseException:
-        alerts_spool.abort()
+            if on_batch is not None:
+                on_batch(len(batch))
+    finally:
+        alerts_spool.close()
         if timeline_spool is not None:
-            timeline_spool.abort()
-        raise
+            timeline_spool.close()
+    return _Tally(read=read, folded=folded, in_range=in_range, skipped=skipped, dead=dead, alerts=n_alerts,
+                  by_kind=by_kind)
+
+
+def auto_jobs(ranges: Mapping[int, PartitionRange], jobs: int | None) -> int:
+    """Processes for a replay: ``jobs`` if given; else one per core (at most one per non-empty
+    partition) for ranges of at least :data:`PARALLEL_FROM` records, where starting them pays."""
+    busy = sum(1 for r in ranges.values() if r.size > 0)
+    if jobs is not None:
+        return max(1, min(jobs, busy))
+    if sum(r.size for r in ranges.values()) < PARALLEL_FROM:
+        return 1
+    return max(1, min(os.cpu_count() or 1, busy))
+
+
+PARALLEL_FROM = 50_000
+
+
+async def run_replay(
+    source: StatementSource,
+    engine: EngineChoice,
+    out_dir: Path,
+    options: ReplayOptions | None = None,
+    *,
+    on_progress: ProgressFn | None = None,
+) -> ReplayResult:
+    """Replay ``options.range`` of ``source`` with ``engine`` into ``out_dir`` and write the manifest.
+
+    With more than one job (:attr:`ReplayOptions.jobs`, by default :func:`auto_jobs`) the
+    partitions are shared among that many processes; an actor's statements are all on one
+    partition (the topic is keyed by actor), so each process folds whole actors and the
+    output is byte for byte the one-process output.
+    """
+    options = options or ReplayOptions()
+    ranges = await resolve_ranges(source, options.range, warm=options.warm, snapshot=options.snapshot)
+    run_id = options.run_id or default_run_id(source, ranges, engine, options)
+    # A replay is a batch job that owns its event loop: plain blocking file I/O is the fast path.
+    spool_dir = out_dir / ".spool"
+    shutil.rmtree(spool_dir, ignore_errors=True)
+    spool_dir.mkdir(parents=True, exist_ok=True)
+
+    states: dict[str, StanceState] = dict(options.snapshot.states) if options.snapshot else {}
+    total = sum(r.size for r in ranges.values())
+    jobs = auto_jobs(ranges, options.jobs)
+    try:
+        if jobs > 1:
+            from monitor.replay.parallel import fold_in_processes
+
+            tally = await fold_in_processes(source, engine, states, ranges, options, spool_dir, jobs,
+                                            total=total, on_progress=on_progress)
+        else:
+            done = [0]
+
+            def batch_done(n: int) -> None:
+                done[0] += n
+                if on_progress is not None:
+                    on_progress(done[0], total)
+
+            tally = await _fold_range(source, engine.detector, states, ranges, options, spool_dir, batch_done)
+        alerts_sha, alerts_bytes = _join(spool_dir, "alerts", out_dir / ALERTS_FILE)
+        timeline_sha = _join(spool_dir, "timeline", out_dir / TIMELINE_FILE)[0] if options.timeline else None
     finally:
         shutil.rmtree(spool_dir, ignore_errors=True)
-    if timeline_spool is None:
+    if not options.timeline:
         (out_dir / TIMELINE_FILE).unlink(missing_ok=True)
+    read, folded, in_range, skipped, dead = tally.read, tally.folded, tally.in_range, tally.skipped, tally.dead
+    n_alerts, by_kind = tally.alerts, tally.by_kind
+    actors, topics = options.actors, options.topics
 
     manifest = Manifest(
         run_id=run_id,

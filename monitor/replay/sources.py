@@ -8,7 +8,8 @@ so a replay never moves the live pipeline's positions.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -48,6 +49,10 @@ class StatementSource(Protocol):
 
     async def close(self) -> None:
         """Release the file or the connections."""
+        ...
+
+    def opener(self) -> Callable[[], StatementSource]:
+        """A picklable way to open the same source again (in another process, for parallel replays)."""
         ...
 
 
@@ -110,6 +115,9 @@ class SqliteSource:
     async def close(self) -> None:
         self._db.close()
 
+    def opener(self) -> Callable[[], StatementSource]:
+        return partial(SqliteSource, self.path, self.topic, batch=self.batch)
+
 
 def reader_options(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
     """Consumer options for bulk reads (also used by the benchmark's bare loop, for a fair comparison)."""
@@ -138,7 +146,8 @@ class KafkaSource:
         self.bootstrap = bootstrap
         self.topic = topic
         self.max_records = max_records
-        self._opts = reader_options(kafka or KafkaSettings(), bootstrap)
+        self._kafka = kafka or KafkaSettings()
+        self._opts = reader_options(self._kafka, bootstrap)
         self._consumer: Any = None
 
     async def _get(self) -> Any:
@@ -206,6 +215,9 @@ class KafkaSource:
                 for tp in list(todo):
                     if await consumer.position(tp) >= todo[tp].end:
                         del todo[tp]
+
+    def opener(self) -> Callable[[], StatementSource]:
+        return partial(KafkaSource, self.bootstrap, self.topic, kafka=self._kafka, max_records=self.max_records)
 
     async def close(self) -> None:
         if self._consumer is not None:
