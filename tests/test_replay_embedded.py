@@ -332,7 +332,7 @@ def test_parallel_replay_refuses_a_topic_not_keyed_by_actor(tmp_path: Path) -> N
         await log.close()
 
     asyncio.run(fill())
-    with pytest.raises(InputError, match="more than one partition.*--jobs 1"):
+    with pytest.raises(InputError, match=r"more than one partition.*--jobs 1"):
         replay(path, tmp_path / "out", jobs=2)
     assert replay(path, tmp_path / "one", jobs=1).manifest.counts.statements_in_range == 400
 

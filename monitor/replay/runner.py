@@ -7,9 +7,10 @@ state the live worker saw; a snapshot can replace that warm-up fold.
 
 Memory is bounded by the states (one per actor) and one batch of records: alerts and
 timeline points are spooled to one file per partition and concatenated at the end in
-partition order. Large replays share the partitions among processes
-(:mod:`~monitor.replay.parallel`); the spool files, hence the output, are the same. Within a partition they are in offset order, then by (kind, topic), so
+partition order. Within a partition they are in offset order, then by (kind, topic), so
 the output is stable: same range, engine and config -> byte-identical ``alerts.jsonl``.
+Large replays share the partitions among processes (:mod:`~monitor.replay.parallel`);
+the spool files, hence the output, are the same.
 """
 
 from __future__ import annotations
