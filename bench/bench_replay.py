@@ -6,7 +6,9 @@ Run: ``.venv/bin/python bench/bench_replay.py`` (starts its own LocalKafka unles
 
 * throughput: the same topic on the same broker in one run: (a) a bare group-less
   ``AIOKafkaConsumer.getmany`` loop + ``orjson.loads`` per record, (b) the replay core
-  (``run_replay`` over ``KafkaSource``, no timeline) with each engine; ratio = (b)/(a).
+  (``run_replay`` over ``KafkaSource``, no timeline) with each engine, in one process and
+  in one per core (``--jobs``); ratio = (b)/(a). Both are timed from connecting to the
+  broker to the last record; engines are built before. ``--corpus`` picks the statements.
 * memory: N statements over 50 actors on the embedded log; each replay runs in a fresh
   process and reports its peak RSS, for the first 100k and for all 1M statements.
 """
@@ -23,7 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +33,14 @@ import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from monitor.adapters.embedded import SqliteLog  # noqa: E402
 from monitor.codec import statement_message  # noqa: E402
 from monitor.domain.detector import Detector  # noqa: E402
 from monitor.domain.models import Alert, StanceState, StatementEvent  # noqa: E402
 from monitor.localkafka import bootstrap_servers  # noqa: E402
+from monitor.ports import Message  # noqa: E402
 from monitor.replay.engine import EngineChoice  # noqa: E402
 from monitor.replay.range import RangeSpec  # noqa: E402
 from monitor.replay.runner import ReplayOptions, run_replay  # noqa: E402
@@ -77,15 +81,28 @@ def peak_rss_mb() -> float:
 
 # -- throughput on Kafka ----------------------------------------------------------------------------
 
-async def produce(bootstrap: str, topic: str, n: int) -> None:
+def corpus(n: int, kind: str) -> Iterator[Message]:
+    """``sentences``: the pipeline benchmark's statements (1-4 real-looking sentences each, 200 actors);
+    ``synthetic``: one-line markers the engine reads at a glance (``synthetic_statements``, 50 actors)."""
+    if kind == "sentences":
+        from common import encoded
+
+        for key, value in encoded(n):
+            yield Message(key, value)
+    else:
+        for event in synthetic_statements(n, actors=50):
+            yield statement_message(event)
+
+
+async def produce(bootstrap: str, topic: str, n: int, kind: str = "sentences") -> None:
     from monitor.adapters.kafka import KafkaLog
 
     log = KafkaLog(bootstrap, default_partitions=4)
     try:
         await log.ensure_topics({topic: 4})
         chunk = []
-        for event in synthetic_statements(n, actors=50):
-            chunk.append(statement_message(event))
+        for message in corpus(n, kind):
+            chunk.append(message)
             if len(chunk) == 10_000:
                 await log.append(topic, chunk)
                 chunk = []
@@ -98,6 +115,7 @@ async def produce(bootstrap: str, topic: str, n: int) -> None:
 async def bare_read(bootstrap: str, topic: str) -> tuple[int, float]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
+    t0 = time.perf_counter()  # from connecting, as a replay is timed
     consumer = AIOKafkaConsumer(**reader_options(KafkaSettings(), bootstrap))
     await consumer.start()
     try:
@@ -108,7 +126,6 @@ async def bare_read(bootstrap: str, topic: str) -> tuple[int, float]:
             consumer.seek(tp, 0)
         todo = {tp for tp in tps if ends[tp] > 0}
         n = 0
-        t0 = time.perf_counter()
         while todo:
             got = await consumer.getmany(*todo, timeout_ms=1000, max_records=10_000)
             for tp, msgs in got.items():
@@ -123,32 +140,38 @@ async def bare_read(bootstrap: str, topic: str) -> tuple[int, float]:
         await consumer.stop()
 
 
-async def replay_read(bootstrap: str, topic: str, engine_name: str) -> tuple[int, float]:
+async def replay_read(bootstrap: str, topic: str, engine_name: str, jobs: int = 1) -> tuple[int, float]:
+    """A whole replay of the topic, timed like the bare loop: from connecting to the last record folded
+    (and, here, the output and manifest written). The engine is built before (as the bare loop's decoder)."""
+    choice = engine(engine_name)
     source = KafkaSource(bootstrap, topic)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             t0 = time.perf_counter()
-            result = await run_replay(source, engine(engine_name), Path(tmp), ReplayOptions(timeline=False))
+            result = await run_replay(source, choice, Path(tmp), ReplayOptions(timeline=False, jobs=jobs))
             return result.manifest.counts.records_read, time.perf_counter() - t0
         finally:
             await source.close()
 
 
-def throughput(n: int, engines: list[str]) -> dict[str, Any]:
+def throughput(n: int, engines: list[str], kind: str) -> dict[str, Any]:
     with bootstrap_servers(partitions=4) as bootstrap:
         topic = f"bench-replay-{uuid.uuid4().hex[:8]}"
-        asyncio.run(produce(bootstrap, topic, n))
-        out: dict[str, Any] = {"statements": n}
+        asyncio.run(produce(bootstrap, topic, n, kind))
+        out: dict[str, Any] = {"statements": n, "corpus": kind}
         read_n, dt = asyncio.run(bare_read(bootstrap, topic))
         bare = read_n / dt
         out["bare_events_per_s"] = round(bare)
         print(f"bare aiokafka read+orjson: {read_n} records in {dt:.2f}s = {bare:,.0f}/s")
         for name in engines:
-            got, dt = asyncio.run(replay_read(bootstrap, topic, name))
-            rate = got / dt
-            out[f"replay_{name}_events_per_s"] = round(rate)
-            out[f"ratio_{name}"] = round(rate / bare, 3)
-            print(f"replay ({name} engine): {got} records in {dt:.2f}s = {rate:,.0f}/s, ratio {rate / bare:.3f}")
+            for jobs in sorted({1, os.cpu_count() or 1}):
+                got, dt = asyncio.run(replay_read(bootstrap, topic, name, jobs))
+                rate = got / dt
+                tag = name if jobs == 1 else f"{name}_jobs{jobs}"
+                out[f"replay_{tag}_events_per_s"] = round(rate)
+                out[f"ratio_{tag}"] = round(rate / bare, 3)
+                print(f"replay ({name} engine, {jobs} process{'es' if jobs > 1 else ''}): {got} records in "
+                      f"{dt:.2f}s = {rate:,.0f}/s, ratio {rate / bare:.3f}")
         return out
 
 
@@ -217,6 +240,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=100_000, help="statements for the Kafka throughput run")
     ap.add_argument("--engines", default="null,keyword,default", help="engines for the throughput run")
+    ap.add_argument("--corpus", choices=("sentences", "synthetic"), default="sentences",
+                    help="statements of the throughput run (see corpus())")
     ap.add_argument("--memory-n", type=int, default=1_000_000, help="statements for the memory run")
     ap.add_argument("--memory-engine", default="keyword", choices=sorted(ENGINES))
     ap.add_argument("--keep-db", type=Path, help="reuse/keep the embedded log of the memory run here")
@@ -229,7 +254,7 @@ def main() -> None:
         return
     results: dict[str, Any] = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
     if not args.skip_kafka:
-        results["throughput"] = throughput(args.n, args.engines.split(","))
+        results["throughput"] = throughput(args.n, args.engines.split(","), args.corpus)
     if not args.skip_memory:
         results["memory"] = memory(args.memory_n, args.memory_engine, args.keep_db)
     out_dir = ROOT / "bench" / "results"
