@@ -28,6 +28,7 @@ from typing import Any
 from monitor.domain.models import StanceState
 from monitor.errors import InputError, LogError, MonitorError
 from monitor.replay.engine import EngineChoice, build_engine
+from monitor.replay.manifest import Counts
 from monitor.replay.range import PartitionRange
 from monitor.replay.sources import StatementSource
 
@@ -57,7 +58,7 @@ def share(ranges: Mapping[int, PartitionRange], jobs: int) -> list[dict[int, Par
 
 
 def _run_job(job: _Job, progress: Any, results: Any) -> None:
-    """In the child: fold the job's partitions; put ("ok", tally, states) or ("error", kind, text)."""
+    """In the child: fold the job's partitions; put ("ok", counts, states) or ("error", kind, text)."""
     from monitor.replay.runner import _fold_range
 
     try:
@@ -81,9 +82,9 @@ def _run_job(job: _Job, progress: Any, results: Any) -> None:
             finally:
                 await source.close()
 
-        tally = asyncio.run(go())
+        counts = asyncio.run(go())
         folded = {actor: state for actor, state in states.items() if before.get(actor) is not state}
-        results.put(("ok", tally, folded))
+        results.put(("ok", counts, folded))
     except MonitorError as exc:
         results.put(("error", type(exc).__name__, str(exc)))
     except BaseException:
@@ -101,9 +102,9 @@ async def fold_in_processes(
     *,
     total: int,
     on_progress: Callable[[int, int], None] | None,
-) -> Any:
-    """Fold ``ranges`` in ``jobs`` processes; ``states`` gets every folded actor's final state; the tally."""
-    from monitor.replay.runner import _Tally
+) -> Counts:
+    """Fold ``ranges`` in ``jobs`` processes; ``states`` gets every folded actor's final state; the counts."""
+    from monitor.replay.runner import add_counts
 
     ctx = multiprocessing.get_context("spawn")
     progress = ctx.Value("q", 0)
@@ -114,7 +115,7 @@ async def fold_in_processes(
         proc = ctx.Process(target=_run_job, args=(job, progress, results), daemon=True)
         proc.start()
         procs.append((proc, sorted(group)))
-    tally = _Tally()
+    counts = Counts()
     folded_here: set[str] = set()  # actors a process has returned
     pending = len(procs)
     try:
@@ -135,8 +136,8 @@ async def fold_in_processes(
                 if msg[1] == "InputError":
                     raise InputError(msg[2])
                 raise LogError(f"a replay process failed: {msg[2]}")
-            _ok, part_tally, folded = msg
-            tally.add(part_tally)
+            _ok, part, folded = msg
+            counts = add_counts(counts, part)
             for actor, state in folded.items():
                 if actor in folded_here:
                     raise InputError(f"actor {actor!r} has statements on more than one partition, so the topic is "
@@ -151,4 +152,4 @@ async def fold_in_processes(
             proc.join(timeout=10)
     if on_progress is not None:
         on_progress(int(progress.value), total)
-    return tally
+    return counts

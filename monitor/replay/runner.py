@@ -159,27 +159,17 @@ def _alert_order(alert: Alert) -> tuple[str, str, str]:
     return (alert.kind.value, alert.topic, alert.id)
 
 
-@dataclass
-class _Tally:
-    """What a fold counted (summed over the processes of a parallel replay)."""
-
-    read: int = 0
-    folded: int = 0
-    in_range: int = 0
-    skipped: int = 0
-    dead: int = 0
-    alerts: int = 0
-    by_kind: dict[str, int] = field(default_factory=dict)
-
-    def add(self, other: _Tally) -> None:
-        self.read += other.read
-        self.folded += other.folded
-        self.in_range += other.in_range
-        self.skipped += other.skipped
-        self.dead += other.dead
-        self.alerts += other.alerts
-        for kind, n in other.by_kind.items():
-            self.by_kind[kind] = self.by_kind.get(kind, 0) + n
+def add_counts(a: Counts, b: Counts) -> Counts:
+    """The counts of two folds of disjoint partitions (a parallel replay's processes); ``actors`` is set later."""
+    kinds = dict(a.alerts_by_kind)
+    for kind, n in b.alerts_by_kind.items():
+        kinds[kind] = kinds.get(kind, 0) + n
+    return Counts(records_read=a.records_read + b.records_read,
+                  folded_before_range=a.folded_before_range + b.folded_before_range,
+                  statements_in_range=a.statements_in_range + b.statements_in_range,
+                  skipped_by_filter=a.skipped_by_filter + b.skipped_by_filter,
+                  dead_letters=a.dead_letters + b.dead_letters, alerts=a.alerts + b.alerts,
+                  alerts_by_kind=dict(sorted(kinds.items())))
 
 
 async def _fold_range(
@@ -190,7 +180,7 @@ async def _fold_range(
     options: ReplayOptions,
     spool_dir: Path,
     on_batch: Callable[[int], None] | None = None,
-) -> _Tally:
+) -> Counts:
     """Fold ``ranges`` of ``source`` into ``states``; alerts and timeline to per-partition spool files."""
     fold = Projector(detector, states).fold
     actor_keys = frozenset(a.encode("utf-8") for a in options.actors)
@@ -253,8 +243,9 @@ async def _fold_range(
         alerts_spool.close()
         if timeline_spool is not None:
             timeline_spool.close()
-    return _Tally(read=read, folded=folded, in_range=in_range, skipped=skipped, dead=dead, alerts=n_alerts,
-                  by_kind=by_kind)
+    return Counts(records_read=read, folded_before_range=folded, statements_in_range=in_range,
+                  skipped_by_filter=skipped, dead_letters=dead, alerts=n_alerts,
+                  alerts_by_kind=dict(sorted(by_kind.items())))
 
 
 def auto_jobs(ranges: Mapping[int, PartitionRange], jobs: int | None) -> int:
@@ -301,7 +292,7 @@ async def run_replay(
         if jobs > 1:
             from monitor.replay.parallel import fold_in_processes
 
-            tally = await fold_in_processes(source, engine, states, ranges, options, spool_dir, jobs,
+            counts = await fold_in_processes(source, engine, states, ranges, options, spool_dir, jobs,
                                             total=total, on_progress=on_progress)
         else:
             done = [0]
@@ -311,15 +302,13 @@ async def run_replay(
                 if on_progress is not None:
                     on_progress(done[0], total)
 
-            tally = await _fold_range(source, engine.detector, states, ranges, options, spool_dir, batch_done)
+            counts = await _fold_range(source, engine.detector, states, ranges, options, spool_dir, batch_done)
         alerts_sha, alerts_bytes = _join(spool_dir, "alerts", out_dir / ALERTS_FILE)
         timeline_sha = _join(spool_dir, "timeline", out_dir / TIMELINE_FILE)[0] if options.timeline else None
     finally:
         shutil.rmtree(spool_dir, ignore_errors=True)
     if not options.timeline:
         (out_dir / TIMELINE_FILE).unlink(missing_ok=True)
-    read, folded, in_range, skipped, dead = tally.read, tally.folded, tally.in_range, tally.skipped, tally.dead
-    n_alerts, by_kind = tally.alerts, tally.by_kind
     actors, topics = options.actors, options.topics
 
     manifest = Manifest(
@@ -336,9 +325,7 @@ async def run_replay(
         warm=options.warm,
         snapshot=SnapshotRef(sha256=options.snapshot.sha256, positions=dict(options.snapshot.positions))
         if options.snapshot else None,
-        counts=Counts(records_read=read, folded_before_range=folded, statements_in_range=in_range,
-                      skipped_by_filter=skipped, dead_letters=dead, alerts=n_alerts,
-                      alerts_by_kind=dict(sorted(by_kind.items())), actors=len(states)),
+        counts=counts.model_copy(update={"actors": len(states)}),
         output=OutputInfo(alerts_sha256=alerts_sha, alerts_bytes=alerts_bytes,
                           timeline_file=TIMELINE_FILE if timeline_sha else None, timeline_sha256=timeline_sha),
     )
