@@ -196,7 +196,9 @@ def fill_embedded(path: Path, n: int) -> None:
 
 
 def child(db: str, upto: int, engine_name: str) -> None:
-    """Run one replay of the first ``upto`` offsets (over all partitions) and print JSON with peak RSS."""
+    """Run one replay of the first ``upto`` offsets (over all partitions) and print JSON with peak RSS.
+
+    In one process (``jobs=1``): its own peak RSS is then the whole replay's."""
     async def go() -> dict[str, Any]:
         source = SqliteSource(db, "statements")
         with tempfile.TemporaryDirectory() as tmp:
@@ -206,7 +208,7 @@ def child(db: str, upto: int, engine_name: str) -> None:
                 stop = ",".join(f"{p}:{e * upto // total}" for p, e in ends.items())
                 t0 = time.perf_counter()
                 res = await run_replay(source, engine(engine_name), Path(tmp),
-                                       ReplayOptions(range=RangeSpec.parse(None, stop), timeline=False))
+                                       ReplayOptions(range=RangeSpec.parse(None, stop), timeline=False, jobs=1))
                 dt = time.perf_counter() - t0
             finally:
                 await source.close()
