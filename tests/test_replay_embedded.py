@@ -342,3 +342,18 @@ def test_cli_jobs_must_be_positive(db: Path, tmp_path: Path, capsys: pytest.Capt
         main(["replay", "--db", str(db), *ENGINE, "--out", str(tmp_path / "o"), "--jobs", "0"])
     assert exc.value.code == 2
     assert "--jobs" in capsys.readouterr().err
+
+
+def test_auto_jobs_and_sharing_of_partitions(monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.replay import runner
+    from monitor.replay.parallel import share
+    from monitor.replay.range import PartitionRange
+
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 8)
+    big = {p: PartitionRange(0, 0, 30_000) for p in range(3)} | {3: PartitionRange(5, 5, 5)}
+    assert runner.auto_jobs(big, None) == 3  # one per partition with records, below the cores
+    assert runner.auto_jobs({0: PartitionRange(0, 0, 40_000)} | {1: PartitionRange(0, 0, 9_999)}, None) == 1
+    assert runner.auto_jobs(big, 2) == 2 and runner.auto_jobs(big, 16) == 3 and runner.auto_jobs(big, 1) == 1
+    groups = share({0: PartitionRange(0, 0, 100), 1: PartitionRange(0, 0, 60), 2: PartitionRange(0, 0, 50),
+                    3: PartitionRange(0, 0, 0)}, 2)
+    assert [sorted(g) for g in groups] == [[0], [1, 2]]  # largest first onto the least loaded; empty left out

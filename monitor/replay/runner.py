@@ -63,7 +63,9 @@ class ReplayOptions:
     snapshot: Snapshot | None = None
     timeline: bool = True
     run_id: str | None = None
-    jobs: int | None = None  # processes; None: auto_jobs decides
+    # Processes sharing the partitions; None: auto_jobs decides (the CLI's default). One by
+    # default here: more are spawned, which needs the caller's script to guard its main code.
+    jobs: int | None = 1
 
 
 @dataclass
@@ -272,7 +274,7 @@ async def run_replay(
 ) -> ReplayResult:
     """Replay ``options.range`` of ``source`` with ``engine`` into ``out_dir`` and write the manifest.
 
-    With more than one job (:attr:`ReplayOptions.jobs`, by default :func:`auto_jobs`) the
+    With more than one job (:attr:`ReplayOptions.jobs`; ``None`` lets :func:`auto_jobs` choose) the
     partitions are shared among that many processes; an actor's statements are all on one
     partition (the topic is keyed by actor), so each process folds whole actors and the
     output is byte for byte the one-process output.
