@@ -9,8 +9,16 @@ import faust
 from monitor.domain.detector import Detector
 from monitor.settings import Settings
 from monitor.stream.agents import register_stance_agent
+from monitor.stream.consumer import LeanTransport
 from monitor.stream.tables import declare_stance_table
 from monitor.stream.topics import declare_topics
+
+
+class MonitorApp(faust.App):
+    """Faust's app, consuming through :class:`~monitor.stream.consumer.LeanConsumer`."""
+
+    def _new_transport(self) -> Any:
+        return LeanTransport(self.conf.broker_consumer, self)
 
 
 def create_app(settings: Settings, *, detector: Detector | None = None) -> faust.App:
@@ -58,7 +66,7 @@ def create_app(settings: Settings, *, detector: Detector | None = None) -> faust
 
             app_kwargs["broker_credentials"] = SSLCredentials(ssl.create_default_context(cafile=str(kafka.ssl_cafile)))
     worker.data_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(worker.app_id, **app_kwargs)
+    app = MonitorApp(worker.app_id, **app_kwargs)
     topics = declare_topics(app, settings)
     table = declare_stance_table(app, settings)
     register_stance_agent(app, settings, topics, table, detector or Detector())
