@@ -3,7 +3,9 @@
     .venv/bin/python bench/bench_pipeline.py [--n 50000] [--skip-two-workers]
 
 (a) bare aiokafka read + JSON decode, (b) a no-op Faust agent, (b2) the same taking events in
-batches as the monitor's agent does (``take_events``, same size and window), (c0) the monitor's
+batches as the monitor's agent does (``take_events``, same size and window), (b3) that batching
+no-op agent on the worker's lean consumer (``monitor.stream.consumer``: the floor of the worker's
+own Faust, where (b) and (b2) are stock Faust's), (c0) the monitor's
 worker with the engine replaced by the outputs the real engine computed for the same statements
 in (e) -- the worker's own machinery (decode, stance table, alerts) at real state sizes and
 alert counts, (c) the monitor's worker (real engine, stance table, alert output), (c3) the same
@@ -250,7 +252,15 @@ def alert_latency(bootstrap: str, pairs: int = 200, rate: float = 50.0) -> dict[
             "max_ms": round(lat[-1] * 1000, 1)}
 
 
-def state_memory(actors: int = 10_000, topics_per_actor: int = 10) -> dict[str, Any]:
+def state_memory() -> dict[str, Any]:
+    """:func:`measure_state_memory` in a fresh process: the benchmark's own heap (its corpus, freed
+    buffers given back to the OS mid-measurement) would otherwise move the resident size."""
+    proc = subprocess.run([sys.executable, __file__, "--state-memory-child"], capture_output=True, text=True,
+                          check=True)
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def measure_state_memory(actors: int = 10_000, topics_per_actor: int = 10) -> dict[str, Any]:
     """Resident memory and JSON size of 100k actor x topic stances, folded by the real engine."""
     detector = Detector()
     gc.collect()
@@ -281,7 +291,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=50_000)
     ap.add_argument("--skip-two-workers", action="store_true")
+    ap.add_argument("--state-memory-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.state_memory_child:
+        print(json.dumps(measure_state_memory()))
+        return
     n = args.n
     items = encoded(n)
     rows: list[dict[str, Any]] = []
@@ -310,6 +324,10 @@ def main() -> None:
         noop_batches = faust_run("noop-batches", bootstrap, items)
         rows.append({"run": "(b2) Faust no-op agent, take_events batches", **noop_batches})
         print(f"(b2) faust no-op, batches: {n / noop_batches['seconds']:,.0f}/s", file=sys.stderr)
+
+        lean = faust_run("noop-lean-batches", bootstrap, items)
+        rows.append({"run": "(b3) Faust no-op agent, batches, on the worker's lean consumer", **lean})
+        print(f"(b3) faust no-op, batches, lean consumer: {n / lean['seconds']:,.0f}/s", file=sys.stderr)
 
         machinery = faust_run("monitor", bootstrap, items, extra_env={"BENCH_RECORDED": str(recorded)})
         rows.append({"run": "(c0) monitor worker x1, engine replaced by its recorded outputs", **machinery})
@@ -346,6 +364,7 @@ def main() -> None:
         "worker_vs_noop": by["(c)"]["per_s"] / by["(b)"]["per_s"],
         "worker_machinery_vs_noop": by["(c0)"]["per_s"] / by["(b)"]["per_s"],
         "worker_machinery_vs_noop_batches": by["(c0)"]["per_s"] / by["(b2)"]["per_s"],
+        "worker_vs_noop_lean_consumer": by["(c)"]["per_s"] / by["(b3)"]["per_s"],
         "exactly_once_vs_at_least_once": by["(c3)"]["per_s"] / by["(c)"]["per_s"],
         **({"two_vs_one": by["(c2)"]["per_s"] / by["(c)"]["per_s"]} if "(c2)" in by else {}),
         "replay_vs_bare": by["(d)"]["per_s"] / by["(a)"]["per_s"],

@@ -1,4 +1,6 @@
-"""A Faust worker for the benchmarks, run as its own process: ``bench/faust_runner.py noop|noop-batches|monitor``.
+"""A Faust worker for the benchmarks, run as its own process: ``bench/faust_runner.py MODE``.
+
+MODE: ``noop``, ``noop-batches``, ``noop-lean``, ``noop-lean-batches`` or ``monitor``.
 
 Settings come from MONITOR_* variables (as for `monitor worker`). It prints ``ASSIGNED <n>``
 when it owns partitions, and on exit one JSON line: statements it processed, the time of
@@ -19,20 +21,22 @@ import faust
 
 from monitor.observability import BATCH_SECONDS, STATEMENTS
 from monitor.settings import Settings
-from monitor.stream.app import create_app
+from monitor.stream.app import MonitorApp, create_app
 from monitor.stream.worker import no_spinner
 
 stats: dict[str, Any] = {"n": 0, "first": None, "last": None}
 processed = [0]  # statements the no-op agent has seen
 
 
-def noop_app(settings: Settings, *, batches: bool = False) -> faust.App:
+def noop_app(settings: Settings, *, batches: bool = False, lean: bool = False) -> faust.App:
     """Faust's floor: the same broker settings as the monitor's app, an agent that does nothing.
 
     ``batches``: the agent takes events in batches as the monitor's does (``take_events`` with
-    the worker's batch size and window) -- the floor of a batching agent.
+    the worker's batch size and window) -- the floor of a batching agent. ``lean``: the app
+    consumes through the monitor's lean consumer (``MonitorApp``) -- the floor of the worker's Faust.
     """
-    app = faust.App(
+    app_class = MonitorApp if lean else faust.App
+    app = app_class(
         settings.worker.app_id, broker=f"kafka://{settings.bootstrap}", store="memory://",
         datadir=str(settings.worker.data_dir), topic_partitions=settings.topics.partitions,
         topic_replication_factor=1, consumer_auto_offset_reset="earliest", web_enabled=False,
@@ -99,7 +103,7 @@ def main() -> None:
     settings = Settings()
     settings.worker.data_dir.mkdir(parents=True, exist_ok=True)
     if mode.startswith("noop"):
-        app = noop_app(settings, batches=mode == "noop-batches")
+        app = noop_app(settings, batches=mode in ("noop-batches", "noop-lean-batches"), lean="lean" in mode)
         watch(app, lambda: processed[0])
     else:
         app = monitor_app(settings)
