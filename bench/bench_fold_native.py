@@ -19,14 +19,14 @@ stays on, as in a running engine. ``--check`` also compares both folds' final st
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
+
+import bench_engine  # bench/ is on sys.path: these scripts run as bench/<name>.py
 
 from monitor.domain.analysis import Analysis
 from monitor.domain.analysis.rules import RuleAnalyzer
@@ -36,14 +36,6 @@ from monitor.domain.nativefold import native_fold
 from monitor.domain.topics import TopicPack, load_pack
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _bench_engine() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_engine", ROOT / "bench" / "bench_engine.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _detector(pack: TopicPack) -> Detector:
@@ -135,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     n = args.statements
-    events = _bench_engine().novel_corpus(n, args.seed)
+    events = bench_engine.novel_corpus(n, args.seed)
     pack = load_pack()
     core = _detector(pack).analyzer._native  # type: ignore[attr-defined]
     if core is None:

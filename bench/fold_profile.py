@@ -23,13 +23,13 @@ import argparse
 import cProfile
 import gc
 import hashlib
-import importlib.util
 import pickle
 import pstats
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
+
+import bench_engine  # bench/ is on sys.path: these scripts run as bench/<name>.py
 
 from monitor.domain.analysis.rules import RuleAnalyzer
 from monitor.domain.detector import Detector
@@ -38,14 +38,6 @@ from monitor.domain.topics import load_pack
 
 ROOT = Path(__file__).resolve().parent.parent
 TOTAL = 1100
-
-
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_engine", ROOT / "bench" / "bench_engine.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _fold(
@@ -83,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         "while the analyzer changes)",
     )
     args = parser.parse_args(argv)
-    bench = _bench()
+    bench = bench_engine
     cold = RuleAnalyzer(load_pack(), sentence_cache=0)
     if args.corpus is not None and args.corpus.exists():
         events, analyses = pickle.loads(args.corpus.read_bytes())
