@@ -103,3 +103,22 @@ async def test_while_suspended_the_delivery_goes_through_faust_race(service: mod
     await asyncio.wait_for(hand_over(deliver(), suspension, service.wait_first), 1)
     await asyncio.sleep(0.01)
     assert not gate.is_set()  # returned without the delivery finishing
+
+
+async def test_a_delivery_cancelled_at_a_bare_yield_sees_the_cancellation(service: mode.Service) -> None:
+    suspension = asyncio.Event()
+    seen: list[str] = []
+
+    async def deliver() -> None:
+        try:
+            for _ in range(100_000):
+                await asyncio.sleep(0)  # bare yields only: no future to cancel
+        except asyncio.CancelledError:
+            seen.append("cancelled at the yield")
+            raise
+
+    job = asyncio.ensure_future(hand_over(deliver(), suspension, service.wait_first))
+    await asyncio.sleep(0.01)
+    suspension.set()
+    await asyncio.wait_for(job, 1)
+    assert seen == ["cancelled at the yield"]

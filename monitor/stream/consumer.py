@@ -32,23 +32,27 @@ async def _finish(delivery: Coroutine[Any, Any, Any], waiting: Any) -> Any:
     """Run a started coroutine to its end, as an ``asyncio.Task`` would have run it.
 
     ``waiting`` is what the coroutine last yielded: the future it waits for, or ``None`` for
-    a bare yield (``sleep(0)``). Cancelling this coroutine cancels that future, and the
-    delivery sees the cancellation where it waits -- as under a Task.
+    a bare yield (``sleep(0)``). Cancelling this coroutine cancels that future, or throws the
+    cancellation in at a bare yield: the delivery sees it where it waits -- as under a Task.
     """
     while True:
-        if waiting is None:
-            await asyncio.sleep(0)
-        elif asyncio.isfuture(waiting):
-            waiting._asyncio_future_blocking = False
-            try:
-                await asyncio.wait({waiting})  # done or not, its result is the delivery's to read
-            except asyncio.CancelledError:
-                waiting.cancel()
-        else:  # pragma: no cover - asyncio coroutines yield futures or None
-            delivery.close()
-            raise RuntimeError(f"a delivery yielded {waiting!r}, not a future")
+        cancelled = False
         try:
-            waiting = delivery.send(None)
+            if waiting is None:
+                await asyncio.sleep(0)
+            elif asyncio.isfuture(waiting):
+                waiting._asyncio_future_blocking = False
+                await asyncio.wait({waiting})  # done or not, its result is the delivery's to read
+            else:  # pragma: no cover - asyncio coroutines yield futures or None
+                delivery.close()
+                raise RuntimeError(f"a delivery yielded {waiting!r}, not a future")
+        except asyncio.CancelledError:
+            cancelled = True
+            if waiting is not None:
+                waiting.cancel()  # the delivery reads the cancellation from its future
+        try:
+            bare_cancel = cancelled and waiting is None
+            waiting = delivery.throw(asyncio.CancelledError()) if bare_cancel else delivery.send(None)
         except StopIteration as done:
             return done.value
 
