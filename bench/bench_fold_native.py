@@ -28,11 +28,10 @@ from pathlib import Path
 
 import bench_engine  # bench/ is on sys.path: these scripts run as bench/<name>.py
 
-from monitor.domain.analysis import Analysis
 from monitor.domain.analysis.rules import RuleAnalyzer
 from monitor.domain.detector import Detector
 from monitor.domain.models import Alert, StanceState, StatementEvent
-from monitor.domain.nativefold import native_fold
+from monitor.domain.nativefold import native_fold, python_fold_detector
 from monitor.domain.topics import TopicPack, load_pack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,26 +41,8 @@ def _detector(pack: TopicPack) -> Detector:
     return Detector(RuleAnalyzer(pack, sentence_cache=0))
 
 
-class _Reading:
-    """The native analyzer under another type: a detector on it keeps to the Python fold."""
-
-    def __init__(self, inner: RuleAnalyzer) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.pack = inner.pack
-
-    def analyze(self, text: str, *, speaker: str | None = None) -> Analysis:
-        return self.inner.analyze(text, speaker=speaker)
-
-    def topic_name(self, topic: str) -> str:
-        return self.inner.topic_name(topic)
-
-    def topic_severity(self, topic: str) -> str:
-        return self.inner.topic_severity(topic)
-
-
 def _python_detector(pack: TopicPack) -> Detector:
-    return Detector(_Reading(RuleAnalyzer(pack, sentence_cache=0)))  # type: ignore[arg-type]
+    return python_fold_detector(RuleAnalyzer(pack, sentence_cache=0))
 
 
 def fold_native(

@@ -37,14 +37,14 @@ from types import ModuleType
 import pytest
 from bench_corpus import bench_engine
 
-from monitor.domain.analysis import Analysis, native
+from monitor.domain.analysis import native
 from monitor.domain.analysis.rules import RuleAnalyzer
 from monitor.domain.analysis.text import fingerprint_text
 from monitor.domain.counterparts import Counterparts
 from monitor.domain.detector import Detector
 from monitor.domain.ids import digest
 from monitor.domain.models import Alert, StanceState, StatementEvent
-from monitor.domain.nativefold import NativeFold, native_fold
+from monitor.domain.nativefold import NativeFold, native_fold, python_fold_detector
 from monitor.domain.stance import EngineConfig
 from monitor.domain.topics import TopicPack, load_pack
 from monitor.evaluation import parse_cases
@@ -86,25 +86,6 @@ def _pack() -> TopicPack:
     return load_pack()
 
 
-class _Reading:
-    """The native analyzer under another type: a ``Detector`` built on it folds in Python (the
-    native fold applies to a ``RuleAnalyzer`` only), reading as fast as the native one."""
-
-    def __init__(self, inner: RuleAnalyzer) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.pack = inner.pack
-
-    def analyze(self, text: str, *, speaker: str | None = None) -> Analysis:
-        return self.inner.analyze(text, speaker=speaker)
-
-    def topic_name(self, topic: str) -> str:
-        return self.inner.topic_name(topic)
-
-    def topic_severity(self, topic: str) -> str:
-        return self.inner.topic_severity(topic)
-
-
 def _native(config: EngineConfig) -> tuple[Detector, NativeFold]:
     detector = Detector(RuleAnalyzer(_pack(), sentence_cache=0, native=True), config)
     fold = native_fold(detector)
@@ -116,7 +97,7 @@ def _reference(config: EngineConfig, *, python_rules: bool = False) -> Detector:
     """The Python fold, reading with the Python rules (the whole specification) or the native core."""
     if python_rules:
         return Detector(RuleAnalyzer(_pack(), sentence_cache=0, native=False), config)
-    return Detector(_Reading(RuleAnalyzer(_pack(), sentence_cache=0, native=True)), config)  # type: ignore[arg-type]
+    return python_fold_detector(RuleAnalyzer(_pack(), sentence_cache=0, native=True), config)
 
 
 # -- comparing -----------------------------------------------------------------------------------
@@ -394,7 +375,7 @@ def test_user_topic_pack(module: ModuleType, tmp_path: Path) -> None:
     detector = Detector(RuleAnalyzer(user_pack, sentence_cache=0, native=True), config)
     fold = native_fold(detector)
     assert fold is not None
-    reference = Detector(_Reading(RuleAnalyzer(user_pack, sentence_cache=0, native=True)), config)  # type: ignore[arg-type]
+    reference = python_fold_detector(RuleAnalyzer(user_pack, sentence_cache=0, native=True), config)
     rng = random.Random(12)
     subjects = ["We", "Russia", "Our government", "The ministry"]
     verbs = ["will keep open", "will close", "support", "oppose", "will never accept", "may reconsider",

@@ -29,8 +29,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from monitor.domain.analysis.text import fingerprint_text, normalize_any
-from monitor.domain.ids import digest
+from monitor.domain.analysis.text import normalize_any
 from monitor.domain.models import (
     Alert,
     AlertKind,
@@ -44,9 +43,12 @@ from monitor.domain.models import (
 )
 
 if TYPE_CHECKING:
+    from monitor.domain.analysis import Analysis
+    from monitor.domain.analysis.rules import RuleAnalyzer
     from monitor.domain.detector import Detector
+    from monitor.domain.stance import EngineConfig
 
-__all__ = ["NativeFold", "NativeStep", "native_fold"]
+__all__ = ["NativeFold", "NativeStep", "native_fold", "python_fold_detector"]
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +56,6 @@ NativeStep = Callable[[StanceState, StatementEvent], tuple[StanceState, list[Ale
 """``step(state, event)``: ``(new_state, alerts)`` as ``Detector.step`` gives them, or None."""
 
 _STEP_FIELDS = frozenset(("topics", "seen", "statements", "undecided"))
-
-
-def _seen_key(text: str) -> str:
-    return digest(fingerprint_text(text), size=16)
 
 
 def _speaker_parts(speaker: str) -> list[str]:
@@ -132,8 +130,37 @@ def fold_arguments(detector: Detector) -> tuple[Any, ...]:
         frozenset(Alert.model_fields) - {"schema_version"},  # what fast.build reports as set
         _STEP_FIELDS,
     )
+    from monitor.domain.detector import _seen_key  # the Python fold's own key of the seen window
+
     helpers = (_seen_key, _normalized, _speaker_parts)
     return (
         analyzer._native, topics, config, gazetteer, detector.version,
         models, [list(m.model_fields) for m in models], list(members), fields, helpers,
     )
+
+
+class _SpecReading:
+    """A ``RuleAnalyzer`` under another type: it reads as the analyzer does (its native core
+    included), but :func:`native_fold` does not apply to it, so its detector folds in Python."""
+
+    def __init__(self, inner: RuleAnalyzer) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.pack = inner.pack
+
+    def analyze(self, text: str, *, speaker: str | None = None) -> Analysis:
+        return self.inner.analyze(text, speaker=speaker)
+
+    def topic_name(self, topic: str) -> str:
+        return self.inner.topic_name(topic)
+
+    def topic_severity(self, topic: str) -> str:
+        return self.inner.topic_severity(topic)
+
+
+def python_fold_detector(analyzer: RuleAnalyzer, config: EngineConfig | None = None) -> Detector:
+    """A detector reading with ``analyzer`` that folds in Python: the specification the native fold
+    is checked against (``tests/test_native_fold.py``, ``bench/bench_fold_native.py``)."""
+    from monitor.domain.detector import Detector
+
+    return Detector(_SpecReading(analyzer), config)
