@@ -6,17 +6,23 @@ Kafka (tests marked ``@pytest.mark.kafka``):
   ``$KAFKA_BOOTSTRAP_SERVERS`` if set, else one :class:`~monitor.localkafka.LocalKafka`.
 - ``kafka_broker``: a private ``LocalKafka`` for one test, for tests that stop, kill or restart it.
 - ``unique_topic``: fresh topic names, so tests sharing a broker never collide.
+
+Native core: ``monitor_native``, the built module (analyzer core and fold); skipped when it is
+not built, except under CI (``$CI`` set), where that fails.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from types import ModuleType
 
 import pytest
 
+from monitor.domain.analysis import native
 from monitor.errors import EnvironmentProblem
 from monitor.localkafka import LocalKafka, bootstrap_servers
 
@@ -57,3 +63,20 @@ def unique_topic(request: pytest.FixtureRequest) -> Callable[..., str]:
         return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
     return make
+
+
+# -- native core -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def monitor_native() -> ModuleType:
+    """The native module, with its analyzer core and its fold."""
+    if not native.available():
+        reason = "monitor_native is not built (make builds it from native/ when cargo is installed)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI must test the native core and fold")
+        pytest.skip(reason)
+    found = importlib.import_module("monitor_native")
+    if not hasattr(found, "Fold"):
+        pytest.fail("monitor_native has no Fold: rebuild it (make .venv/.native)")
+    return found

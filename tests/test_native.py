@@ -10,15 +10,13 @@ corpus (thousands of statements that almost never repeat a sentence):
   ``RuleAnalyzer.analyze`` with the native core as through the Python rules (non-ASCII texts
   included: the analyzer itself decides which texts the core reads).
 
-Without the module the tests are skipped, except under CI (``$CI`` set), where they fail.
+Without the module (the ``monitor_native`` fixture of conftest.py) the tests are skipped,
+except under CI (``$CI`` set), where they fail.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
-import os
 import random
 import string
 from functools import cache
@@ -45,17 +43,7 @@ def _analyzer() -> RuleAnalyzer:
 
 
 @pytest.fixture(scope="module")
-def module() -> ModuleType:
-    if not native.available():
-        reason = "monitor_native is not built (make builds it from native/ when cargo is installed)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI must test the native core")
-        pytest.skip(reason)
-    return importlib.import_module("monitor_native")
-
-
-@pytest.fixture(scope="module")
-def core(module: ModuleType) -> native.NativeCore:
+def core(monitor_native: ModuleType) -> native.NativeCore:
     return native.core_for(_analyzer())
 
 
@@ -111,10 +99,10 @@ def test_normalize_and_sentences_match(core: native.NativeCore) -> None:
         assert core.sentences(text) == sentences(text), repr(text)
 
 
-def test_phrase_tokens_match(module: ModuleType) -> None:
+def test_phrase_tokens_match(monitor_native: ModuleType) -> None:
     for phrase in _analyzer()._lexicon.phrases:
         body = phrase[:-1] if phrase.endswith("*") else phrase
-        assert module.phrase_tokens(body) == _TOKEN.findall(body), phrase
+        assert monitor_native.phrase_tokens(body) == _TOKEN.findall(body), phrase
 
 
 def test_scan_matches_hit_by_hit(core: native.NativeCore) -> None:
@@ -145,15 +133,15 @@ def test_non_ascii_text_is_refused(core: native.NativeCore) -> None:
             call("cease\u2011fire")
 
 
-def test_core_refuses_what_it_cannot_read(module: ModuleType) -> None:
+def test_core_refuses_what_it_cannot_read(monitor_native: ModuleType) -> None:
     phrases, topics, no, yes, default = native.core_arguments(_analyzer())
-    assert module.Core(phrases, topics, no, yes, default).size == len(phrases)
+    assert monitor_native.Core(phrases, topics, no, yes, default).size == len(phrases)
     with pytest.raises(ValueError, match='"shout"'):
-        module.Core([("loud", [("shout", None, 0, 0.0, None)])], topics, no, yes, default)
+        monitor_native.Core([("loud", [("shout", None, 0, 0.0, None)])], topics, no, yes, default)
     with pytest.raises(ValueError, match='"nowhere"'):
-        module.Core([("loud", [("cue", "nowhere", 0, 0.0, None)])], topics, no, yes, default)
+        monitor_native.Core([("loud", [("cue", "nowhere", 0, 0.0, None)])], topics, no, yes, default)
     with pytest.raises(ValueError, match='"nowhere"'):
-        module.Core(phrases, topics, no, yes, "nowhere")
+        monitor_native.Core(phrases, topics, no, yes, "nowhere")
 
 
 def test_analyze_matches_statement_by_statement(core: native.NativeCore) -> None:

@@ -15,14 +15,13 @@ remix (sentences repeat), republications, non-ASCII texts and speakers, stored s
 from JSON, and several engine configurations. The gazetteer matching and the seen-window
 fingerprint are also compared on their own, over fuzzed strings.
 
-Without the module the tests are skipped, except under CI (``$CI`` set), where they fail.
+Without the module (the ``monitor_native`` fixture of conftest.py) the tests are skipped,
+except under CI (``$CI`` set), where they fail.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
 import random
 import re
 import string
@@ -37,7 +36,6 @@ from types import ModuleType
 import pytest
 from bench_corpus import bench_engine
 
-from monitor.domain.analysis import native
 from monitor.domain.analysis.rules import RuleAnalyzer
 from monitor.domain.analysis.text import fingerprint_text
 from monitor.domain.counterparts import Counterparts
@@ -66,19 +64,6 @@ CONFIGS = {
         min_confidence=0.9, prior_min_confidence=0.8, escalation_min_confidence=0.9, seen_window=200,
     ),
 }
-
-
-@pytest.fixture(scope="module")
-def module() -> ModuleType:
-    if not native.available():
-        reason = "monitor_native is not built (make builds it from native/ when cargo is installed)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI must test the native fold")
-        pytest.skip(reason)
-    found = importlib.import_module("monitor_native")
-    if not hasattr(found, "Fold"):
-        pytest.fail("monitor_native has no Fold: rebuild it (make .venv/.native)")
-    return found
 
 
 @cache
@@ -233,7 +218,7 @@ def _event(i: int, actor: str, text: str, speaker: str = "Ann Example", prefix: 
 
 
 @pytest.mark.parametrize("config", ["default", "no-window", "eager", "strict"])
-def test_labeled_sets_with_the_python_rules(module: ModuleType, config: str) -> None:
+def test_labeled_sets_with_the_python_rules(monitor_native: ModuleType, config: str) -> None:
     """Every labeled case, against the whole specification (Python rules, Python fold)."""
     cfg = CONFIGS[config]
     reference = _reference(cfg, python_rules=True)
@@ -247,7 +232,7 @@ def test_labeled_sets_with_the_python_rules(module: ModuleType, config: str) -> 
     assert tally.declined <= sum(not e.text.isascii() for case in _labeled_cases() for e in case)
 
 
-def test_novel_corpus_step_by_step(module: ModuleType) -> None:
+def test_novel_corpus_step_by_step(monitor_native: ModuleType) -> None:
     """Tens of thousands of novel statements by hundreds of actors: every state and alert."""
     events = _novel(NOVEL, 7)
     detector, fold = _native(CONFIGS["default"])
@@ -263,7 +248,7 @@ def test_novel_corpus_step_by_step(module: ModuleType) -> None:
 
 
 @pytest.mark.parametrize("config", ["no-window", "window-1", "eager", "strict"])
-def test_novel_corpus_other_configurations(module: ModuleType, config: str) -> None:
+def test_novel_corpus_other_configurations(monitor_native: ModuleType, config: str) -> None:
     events = _novel(6000, 11)
     detector, fold = _native(CONFIGS[config])
     tally = Tally()
@@ -272,7 +257,7 @@ def test_novel_corpus_other_configurations(module: ModuleType, config: str) -> N
     assert tally.steps == 6000 and tally.declined == 0
 
 
-def test_labeled_remix_and_republications(module: ModuleType) -> None:
+def test_labeled_remix_and_republications(monitor_native: ModuleType) -> None:
     """Sentences that repeat (the labeled remix), whole statements published again later, by the
     same actor and by others, with other case and punctuation (the same words: republications)."""
     base = list(bench_engine().labeled_corpus(3000, 5))
@@ -294,7 +279,7 @@ def test_labeled_remix_and_republications(module: ModuleType) -> None:
             assert tally.republished > 300, tally.republished
 
 
-def test_non_ascii_texts_and_speakers(module: ModuleType) -> None:
+def test_non_ascii_texts_and_speakers(monitor_native: ModuleType) -> None:
     """Typographic quotes normalise to ASCII (the native fold takes them, fingerprinting the raw
     text as Python does); other non-ASCII letters are declined; non-ASCII speakers and long texts
     (the alert quote is clipped by characters) are taken."""
@@ -327,7 +312,7 @@ def test_non_ascii_texts_and_speakers(module: ModuleType) -> None:
     assert 0 < tally.declined <= kinds["letters"] + kinds["long"]
 
 
-def test_states_read_back_from_json(module: ModuleType) -> None:
+def test_states_read_back_from_json(monitor_native: ModuleType) -> None:
     """States as a store gives them back (validated from JSON, not the objects the fold built)."""
     events = _novel(4000, 17)
     detector, fold = _native(CONFIGS["default"])
@@ -340,7 +325,7 @@ def test_states_read_back_from_json(module: ModuleType) -> None:
     assert tally.declined == 0
 
 
-def test_declines_stances_it_did_not_write(module: ModuleType) -> None:
+def test_declines_stances_it_did_not_write(monitor_native: ModuleType) -> None:
     """A stored stance holding a value the engine never writes (a plain string for an enum): the
     native fold declines rather than read it differently."""
     _, fold = _native(CONFIGS["default"])
@@ -356,7 +341,7 @@ def test_declines_stances_it_did_not_write(module: ModuleType) -> None:
         assert _difference(odd, reference.step(odd, second), got) is None
 
 
-def test_user_topic_pack(module: ModuleType, tmp_path: Path) -> None:
+def test_user_topic_pack(monitor_native: ModuleType, tmp_path: Path) -> None:
     """A user's topic pack laid over the built-in one: its topics (one kept per counterpart, one of
     another severity, with objects) are folded natively as in Python."""
     pack = tmp_path / "arctic.yaml"
@@ -401,14 +386,14 @@ class _OwnState(StanceState):
     """A state of another class (a republication keeps the class in the Python fold)."""
 
 
-def test_declines_states_of_other_classes(module: ModuleType) -> None:
+def test_declines_states_of_other_classes(monitor_native: ModuleType) -> None:
     _, fold = _native(CONFIGS["default"])
     event = _event(1, "kremlin", "We will never send troops to Ukraine.")
     assert fold.step(_OwnState(actor="kremlin"), event) is None
     assert fold.step(StanceState(actor="kremlin"), event) is not None
 
 
-def test_applies_to_the_default_engine_only(module: ModuleType) -> None:
+def test_applies_to_the_default_engine_only(monitor_native: ModuleType) -> None:
     assert native_fold(Detector(RuleAnalyzer(_pack(), native=True))) is not None
     assert native_fold(Detector()) is not None or not RuleAnalyzer().native
     assert native_fold(Detector(RuleAnalyzer(_pack(), native=False))) is None
@@ -420,16 +405,16 @@ def test_applies_to_the_default_engine_only(module: ModuleType) -> None:
     assert native_fold(Custom(RuleAnalyzer(_pack(), native=True))) is None
 
 
-def test_seen_key_matches_the_fingerprint(module: ModuleType) -> None:
+def test_seen_key_matches_the_fingerprint(monitor_native: ModuleType) -> None:
     rng = random.Random(4)
     alphabet = string.ascii_letters + string.digits + "_ \t\n\x0b\x0c\r\x1c\x1f.,;:'\"!?-()%&*"
     texts = ["", " ", "_", "a", "Hello, World!", "  A_b  c9 ", *(e.text for e in _novel(2000, 7))]
     texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))) for _ in range(20_000)]
     for text in texts:
-        assert module.Fold.seen_key(text) == digest(fingerprint_text(text), size=16), repr(text)
+        assert monitor_native.Fold.seen_key(text) == digest(fingerprint_text(text), size=16), repr(text)
 
 
-def test_counterparts_match(module: ModuleType) -> None:
+def test_counterparts_match(monitor_native: ModuleType) -> None:
     """``own`` and ``counterpart`` against ``Counterparts`` over names in every context the
     gazetteer pattern tells apart, and fuzzed strings of name fragments."""
     _, fold = _native(CONFIGS["default"])
