@@ -23,7 +23,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.domain.models import StanceState
 from monitor.errors import InputError, LogError, MonitorError
@@ -31,6 +31,9 @@ from monitor.replay.engine import EngineChoice, build_engine
 from monitor.replay.manifest import Counts
 from monitor.replay.range import PartitionRange
 from monitor.replay.sources import StatementSource
+
+if TYPE_CHECKING:
+    from monitor.replay.runner import ReplayOptions
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class _Job:
     engine_config: Mapping[str, Any]
     engine_version: str
     ranges: dict[int, PartitionRange]
-    options: Any  # ReplayOptions (not imported here: runner imports this module)
+    options: ReplayOptions
     spool_dir: Path
 
 
@@ -96,7 +99,7 @@ async def fold_in_processes(
     engine: EngineChoice,
     states: dict[str, StanceState],
     ranges: Mapping[int, PartitionRange],
-    options: Any,
+    options: ReplayOptions,
     spool_dir: Path,
     jobs: int,
     *,

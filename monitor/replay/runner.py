@@ -250,6 +250,9 @@ async def _fold_range(
                   alerts_by_kind=dict(sorted(by_kind.items())))
 
 
+PARALLEL_FROM = 50_000
+
+
 def auto_jobs(ranges: Mapping[int, PartitionRange], jobs: int | None) -> int:
     """Processes for a replay: ``jobs`` if given; else one per core (at most one per non-empty
     partition) for ranges of at least :data:`PARALLEL_FROM` records, where starting them pays."""
@@ -260,8 +263,6 @@ def auto_jobs(ranges: Mapping[int, PartitionRange], jobs: int | None) -> int:
         return 1
     return max(1, min(os.cpu_count() or 1, busy))
 
-
-PARALLEL_FROM = 50_000
 
 
 async def run_replay(
