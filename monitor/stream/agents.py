@@ -91,7 +91,7 @@ class TableStates(MutableMapping[str, StanceState]):
 
 
 async def write_states(producer: Any, table: Any, states: list[tuple[bytes, bytes]], *,
-                       transactional: bool = False) -> list[Any]:
+                       transactional: bool) -> list[Any]:
     """Store each ``(key, value)`` in the table and send it to the table's changelog; the send futures.
 
     What ``table[key] = value`` does for the in-memory store (changelog record, same key, same
