@@ -89,6 +89,32 @@ def test_engine_on_blind_sets_holds_its_floors(
     assert report.recall >= recall, report.failures
 
 
+# a dismissed report reads as the opposite of what it reports, whichever verb dismisses it; the verb
+# itself ("denies" is also a stance word) votes nothing, and sanctions evaded are sanctions undone
+_DISMISSED = [
+    ("The ministry denies reports that the sanctions will be lifted.", "sanctions", "pro"),
+    ("The department denied media reports that Manila had agreed to remove the ship from the shoal.",
+     "territorial_claims", "pro"),
+    ("The ministry rejected reports that talks had been suspended.", "negotiations", "pro"),
+    ("The spokesman rejected media reports that the talks had been suspended.", "negotiations", "pro"),
+    ("Reports that the ministry has stopped the talks are untrue, the spokesperson said.", "negotiations", "pro"),
+    ("We will not allow anyone to circumvent the sanctions.", "sanctions", "pro"),
+    ("Kazakhstan will not allow its territory to be used to evade sanctions against Russia.", "sanctions", "pro"),
+]
+
+
+@pytest.mark.parametrize(("text", "topic", "polarity"), _DISMISSED)
+def test_dismissed_reports_and_evasion_read_as_their_opposite(text: str, topic: str, polarity: str) -> None:
+    from monitor.domain.analysis.rules import RuleAnalyzer
+
+    analyzer = RuleAnalyzer()
+    who = "spokesperson"
+    native, python = analyzer.analyze(text, speaker=who), analyzer._analyze(text, frozenset({who}))
+    for analysis in (native, python):
+        got = {c.topic.split(":")[0]: c.polarity.value for c in analysis.claims}
+        assert got == {topic: polarity}, (text, analysis)
+
+
 def test_engine_meets_targets_on_third_own_set(detector: Detector) -> None:
     """Written for the generalisation round in four batches, each scored once before tuning on it:
     44 cases (first run 0.92 / 0.38), 20 cases (0.75 / 0.50; the engine before the round scored the

@@ -38,6 +38,8 @@ const SENTENCE_THREAT: f64 = -6.0;
 const TRIGGER_SPAN: usize = 24;
 /// characters between a negative stance word and the stance word it governs
 const OPERATOR_GAP: isize = 30;
+/// `_DISMISS_GAP`: characters between a stance verb that dismisses ("denies") and the report it dismisses
+const DISMISS_GAP: usize = 16;
 /// characters between a negating subject ("no one") and the topic it denies
 const NEG_TOPIC_GAP: isize = 25;
 /// characters before a post-posed judgement where a negator still turns it
@@ -586,6 +588,8 @@ fn read_sentence<'c>(
         // relation or "stance words without a topic" note, whatever it carries or frames.
         return Vec::new();
     }
+    let mut hits = hits;
+    let muted_hits: Vec<Hit>;
     let sentence = cased;
     let s1 = cased.len();
 
@@ -601,7 +605,18 @@ fn read_sentence<'c>(
             region = Some((q.start, s1));
         }
     } else {
-        (region, flip_cue) = report_frame(hits, s1, cased, speaker_parts);
+        let muted;
+        (region, flip_cue, muted) = report_frame(hits, s1, cased, speaker_parts);
+        if let Some(at) = muted {
+            // "the ministry denies reports that ...": the verb dismisses the report, it is no stance
+            let meaning: Arc<[Meaning]> =
+                Arc::from([Meaning { role: Role::DismissVerb, topic: None, pol: 0, value: 0.0, obj: None }]);
+            muted_hits = hits
+                .iter()
+                .map(|h| if h.start == at { Hit::new(h.start, h.end, h.text.clone(), Arc::clone(&meaning)) } else { h.clone() })
+                .collect::<Vec<Hit>>();
+            hits = &muted_hits;
+        }
     }
 
     // -- clauses
@@ -837,22 +852,23 @@ fn read_sentence<'c>(
     cued_keys
 }
 
-/// `_report_frame`: the span of this sentence attributed to someone else, and the dismissal cue if
-/// any (an empty cue: the span is dropped, not flipped).
+/// `_report_frame`: the span of this sentence attributed to someone else, the dismissal cue if
+/// any (an empty cue: the span is dropped, not flipped), and the start of a dismissing verb that is
+/// also a stance word (it then votes nothing).
 fn report_frame(
     hits: &[Hit],
     s1: usize,
     cased: &str,
     speaker_parts: &HashSet<String>,
-) -> (Option<(usize, usize)>, String) {
-    // the source as (start, end)
-    let mut src: Option<(usize, usize)> = None;
+) -> (Option<(usize, usize)>, String, Option<usize>) {
+    // the source as (start, end, the hit when it is one)
+    let mut src: Option<(usize, usize, Option<&Hit>)> = None;
     for h in hits {
         if h.roles.meets(REPORT_SOURCES) {
             if (h.text == "article" || h.text == "articles") && pattern::digit_follows(cased, h.end) {
                 continue; // "Article 51 of the UN Charter": a legal article, not a press one
             }
-            src = Some((h.start, h.end));
+            src = Some((h.start, h.end, Some(h)));
             break;
         }
         if h.role == Role::ReportVerb && is_named_report_verb(&h.text) {
@@ -871,19 +887,30 @@ fn report_frame(
             // not the first word: "Russia says" stays own
             {
                 // (never below 0: `before` holds the word and something more, and ends before the verb)
-                src = Some((h.start.saturating_sub(word.len() + 1), h.end));
+                src = Some((h.start.saturating_sub(word.len() + 1), h.end, None));
                 break;
             }
         }
     }
-    let Some((src_start, src_end)) = src else {
-        return (None, String::new());
+    let Some((src_start, src_end, src_hit)) = src else {
+        return (None, String::new(), None);
     };
-    if let Some(h) = hits.iter().find(|h| h.start >= src_end && h.roles.has(Role::Dismiss)) {
-        return (Some((src_start, h.start)), h.text.clone());
+    if let Some(h) = src_hit.filter(|h| h.roles.has(Role::DismissVerb)) {
+        // "rejected reports that ...": the dismissal and its report in one phrase
+        return (Some((h.end, s1)), h.text.clone(), None);
     }
-    if let Some(h) = hits.iter().find(|h| h.start < src_start && h.role == Role::DismissVerb) {
-        return (Some((src_start, s1)), h.text.clone());
+    if let Some(h) = hits.iter().find(|h| h.start >= src_end && h.roles.has(Role::Dismiss)) {
+        return (Some((src_start, h.start)), h.text.clone(), None);
+    }
+    for h in hits.iter().filter(|h| h.start < src_start && h.roles.has(Role::DismissVerb)) {
+        // a verb that is also a stance word ("denies") dismisses only the report it governs right
+        // after it ("denied media reports that ..."; not "denied access, reports say"), and then
+        // votes nothing itself
+        let close = src_start.saturating_sub(h.end) <= DISMISS_GAP;
+        if h.role == Role::DismissVerb || close {
+            let muted = (close && h.roles.0.count_ones() > 1).then_some(h.start);
+            return (Some((src_start, s1)), h.text.clone(), muted);
+        }
     }
     // trailing attribution: "..., the newspaper claimed."
     // (a source noun ending the sentence with no reporting verb after it is no attribution:
@@ -894,9 +921,9 @@ fn report_frame(
         && rest.any(|h| h.role == Role::ReportVerb)
         && hits.iter().any(|h| h.role == Role::Comma && h.start < src_start)
     {
-        return (Some((0, src_start)), String::new());
+        return (Some((0, src_start)), String::new(), None);
     }
-    (Some((src_start, s1)), String::new())
+    (Some((src_start, s1)), String::new(), None)
 }
 
 /// `_segment_topics`: the topics a clause's cues name, in order.

@@ -104,6 +104,8 @@ _TRIGGER_SPAN = 24  # characters after "response"/"countermeasures" naming what 
 # the preposition that introduces what is responded to, after the cue or as its last word
 _TRIGGER_PREP = re.compile(r"\s+(?:\w+ly\s+)?(?:to|against|for|on|over|at)\b", re.IGNORECASE)  # "respond harshly to"
 _TRIGGER_END = re.compile(r"\b(?:to|against|for|on|over|at)$")
+# characters between a stance verb that dismisses ("denies") and the report it dismisses ("media reports")
+_DISMISS_GAP = 16
 _OPERATOR_GAP = 30  # characters between a negative stance word and the stance word it governs
 _REPORT_SOURCES = frozenset((REPORT_NOUN, OTHER_SOURCE))
 _NO_POSITIONS: frozenset[int] = frozenset()
@@ -296,6 +298,9 @@ class RuleAnalyzer:
         b.add_all(data["report_verbs"], Meaning(REPORT_VERB))
         b.add_all(data["dismissals"], Meaning(DISMISS))
         b.add_all(data["dismiss_verbs"], Meaning(DISMISS_VERB))
+        # "rejected reports", "rejects media claims": a dismissing phrase that ends in a report noun names the report
+        nouns = frozenset(data["report_nouns"])
+        b.add_all([p for p in data["dismiss_verbs"] if " " in p and p.rsplit(" ", 1)[1] in nouns], Meaning(REPORT_NOUN))
         b.add_all(data["questions"], Meaning(QUESTION))
         b.add_all(data["own_subjects"], Meaning(OWN))
         b.add_all(data["neutral"], Meaning(NEUTRAL))
@@ -448,7 +453,10 @@ class RuleAnalyzer:
             elif answer not in self._answers_yes:
                 region = (qhit.start, s1)
         else:
-            region, flip_cue = self._report_frame(hits, s0, s1, cased, speaker_parts)
+            region, flip_cue, muted = self._report_frame(hits, s0, s1, cased, speaker_parts)
+            if muted is not None:
+                # "the ministry denies reports that ...": the verb dismisses the report, it is no stance
+                hits = [Hit(h.start, h.end, h.text, (Meaning(DISMISS_VERB),)) if h.start == muted else h for h in hits]
 
         # -- clauses
         segments: list[_Segment] = []
@@ -591,8 +599,9 @@ class RuleAnalyzer:
 
     def _report_frame(
         self, hits: list[Hit], s0: int, s1: int, cased: str, speaker_parts: frozenset[str]
-    ) -> tuple[tuple[int, int] | None, str]:
-        """The span of this sentence attributed to someone else, and the dismissal cue if any."""
+    ) -> tuple[tuple[int, int] | None, str, int | None]:
+        """The span of this sentence attributed to someone else, the dismissal cue if any, and the
+        start of a dismissing verb that is also a stance word (it then votes nothing)."""
         src: Hit | None = None
         for h in hits:
             role = h.role
@@ -614,13 +623,20 @@ class RuleAnalyzer:
                     src = Hit(h.start - len(word) - 1, h.end, word, (Meaning(OTHER_SOURCE),))
                     break
         if src is None:
-            return None, ""
+            return None, "", None
+        if DISMISS_VERB in src.roles:  # "rejected reports that ...": the dismissal and its report in one phrase
+            return (src.end, s1), src.text, None
         for h in hits:
             if h.start >= src.end and DISMISS in h.roles:
-                return (src.start, h.start), h.text
+                return (src.start, h.start), h.text, None
         for h in hits:
-            if h.start < src.start and h.role == DISMISS_VERB:
-                return (src.start, s1), h.text
+            if h.start < src.start and DISMISS_VERB in h.roles:
+                # a verb that is also a stance word ("denies") dismisses only the report it governs
+                # right after it ("denied media reports that ..."; not "denied access, reports say"),
+                # and then votes nothing itself
+                close = src.start - h.end <= _DISMISS_GAP
+                if h.role == DISMISS_VERB or close:
+                    return (src.start, s1), h.text, h.start if close and len(h.roles) > 1 else None
         # trailing attribution: "..., the newspaper claimed."
         rest = [h for h in hits if h.start > src.end]
         # (a source noun ending the sentence with no reporting verb after it is no attribution:
@@ -628,8 +644,8 @@ class RuleAnalyzer:
         if all(h.role in (REPORT_VERB, COMMA) for h in rest) and any(h.role == REPORT_VERB for h in rest):
             commas = [h for h in hits if h.role == COMMA and h.start < src.start]
             if commas:
-                return (s0, src.start), ""
-        return (src.start, s1), ""
+                return (s0, src.start), "", None
+        return (src.start, s1), "", None
 
     @staticmethod
     def _key(topic: str, objects: dict[str, str]) -> str:
