@@ -90,7 +90,8 @@ def test_engine_on_blind_sets_holds_its_floors(
 
 
 # a dismissed report reads as the opposite of what it reports, whichever verb dismisses it; the verb
-# itself ("denies" is also a stance word) votes nothing, and sanctions evaded are sanctions undone
+# itself ("denies" is also a stance word) votes nothing; sanctions evaded are sanctions undone; a
+# negated threat word is no threat
 _DISMISSED = [
     ("The ministry denies reports that the sanctions will be lifted.", "sanctions", "pro"),
     ("The department denied media reports that Manila had agreed to remove the ship from the shoal.",
@@ -100,11 +101,14 @@ _DISMISSED = [
     ("Reports that the ministry has stopped the talks are untrue, the spokesperson said.", "negotiations", "pro"),
     ("We will not allow anyone to circumvent the sanctions.", "sanctions", "pro"),
     ("Kazakhstan will not allow its territory to be used to evade sanctions against Russia.", "sanctions", "pro"),
+    # a threat word right after a negator threatens nothing
+    ("Mexico will not answer tariffs with tariffs.", "trade_tariffs", "contra"),
+    ("Our reply to the duties remains dialogue rather than retaliation.", "retaliation", "contra"),
 ]
 
 
 @pytest.mark.parametrize(("text", "topic", "polarity"), _DISMISSED)
-def test_dismissed_reports_and_evasion_read_as_their_opposite(text: str, topic: str, polarity: str) -> None:
+def test_dismissals_evasion_and_negated_threats_read_as_their_opposite(text: str, topic: str, polarity: str) -> None:
     from monitor.domain.analysis.rules import RuleAnalyzer
 
     analyzer = RuleAnalyzer()

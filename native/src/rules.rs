@@ -38,6 +38,8 @@ const SENTENCE_THREAT: f64 = -6.0;
 const TRIGGER_SPAN: usize = 24;
 /// characters between a negative stance word and the stance word it governs
 const OPERATOR_GAP: isize = 30;
+/// `_THREAT_NEG_GAP`: characters between a negator and the threat word it denies ("no war")
+const THREAT_NEG_GAP: usize = 2;
 /// `_DISMISS_GAP`: characters between a stance verb that dismisses ("denies") and the report it dismisses
 const DISMISS_GAP: usize = 16;
 /// characters between a negating subject ("no one") and the topic it denies
@@ -714,7 +716,10 @@ fn read_sentence<'c>(
     let mut threat_cue: &str = "";
     let mut cond_segs: Vec<(usize, Vec<TopicId>, Option<PosMap>)> = Vec::new();
     for seg in segments.iter().filter(|s| s.kind == Kind::Main) {
-        for h in seg.hits {
+        for (i, h) in seg.hits.iter().enumerate() {
+            if h.roles.has(Role::Threat) && negated_threat(seg.hits, i) {
+                continue;
+            }
             for m in h.meanings.iter() {
                 if m.role == Role::Threat && m.value < sentence_threat {
                     sentence_threat = m.value;
@@ -1119,6 +1124,15 @@ fn implied_threat_topic(
     Some(default)
 }
 
+/// `_negated_threat`: the threat word `hits[i]` right after a negator threatens nothing ("will not
+/// answer tariffs with tariffs", "dialogue rather than retaliation", "there will be no war").
+fn negated_threat(hits: &[&Hit], i: usize) -> bool {
+    i > 0 && {
+        let prev = hits[i - 1];
+        prev.role == Role::Neg && hits[i].start.saturating_sub(prev.end) <= THREAT_NEG_GAP
+    }
+}
+
 /// `_claims`: the claims of one main clause (or of a condition, when the conditional threat rule
 /// asks what it affirms), and whether any stance or continuity word voted.
 #[allow(clippy::too_many_arguments)]
@@ -1149,7 +1163,8 @@ fn claims<'c, 'h>(
     let mut against = false;
     let mut permit = false; // "imports may continue under licence": a permission, "may" is no hedge
     let mut scenario = FAR; // "training to close the sea lanes": what is rehearsed is no stance on the drill
-    for &h in seg.hits {
+    for (i, &h) in seg.hits.iter().enumerate() {
+        let unthreat = h.roles.has(Role::Threat) && negated_threat(seg.hits, i);
         for m in h.meanings.iter() {
             match m.role {
                 Role::Cue => {
@@ -1173,7 +1188,7 @@ fn claims<'c, 'h>(
                 }
                 Role::Scenario => scenario = scenario.min(h.end),
                 Role::Neg => negs.push(h),
-                Role::Threat => threats.push((h, m.value)),
+                Role::Threat if !unthreat => threats.push((h, m.value)),
                 Role::Amp => {
                     amp += m.value;
                     amp_cues.push(&h.text);

@@ -98,6 +98,7 @@ _NAMED_REPORT_VERBS = _words(
 )
 _WITHOUT_SCOPE = 30  # characters: "without" negates only what follows closely
 _MAX_AMP = 3.0
+_THREAT_NEG_GAP = 2  # characters between a negator and the threat word it denies ("no war", "not answer")
 _THREAT_ACT = -7.0  # threat words at or below this are acts ("legitimate targets"), not nouns ("war")
 _SENTENCE_THREAT = -6.0  # explicit threats colour every claim of their sentence that points the same way
 _TRIGGER_SPAN = 24  # characters after "response"/"countermeasures" naming what is responded to
@@ -527,7 +528,9 @@ class RuleAnalyzer:
         cond_segs: list[tuple[_Segment, list[str], dict[str, list[int]] | None]] = []
         for seg in segments:
             if seg.kind == "main":
-                for h in seg.hits:
+                for i, h in enumerate(seg.hits):
+                    if THREAT in h.roles and _negated_threat(seg.hits, i):
+                        continue
                     for mm in h.meanings:
                         if mm.role == THREAT and mm.value < sentence_threat:
                             sentence_threat, threat_cue = mm.value, h.text
@@ -688,7 +691,8 @@ class RuleAnalyzer:
         against = False
         permit = False  # "imports may continue under licence": a permission, "may" is no hedge
         scenario = 10**9  # "training to close the sea lanes": what is rehearsed is no stance on the drill
-        for h in seg.hits:
+        for i, h in enumerate(seg.hits):
+            unthreat = THREAT in h.roles and _negated_threat(seg.hits, i)
             for m in h.meanings:
                 r = m.role
                 if r == CUE:
@@ -710,7 +714,8 @@ class RuleAnalyzer:
                 elif r == NEG:
                     negs.append(h)
                 elif r == THREAT:
-                    threats.append((h, m.value))
+                    if not unthreat:
+                        threats.append((h, m.value))
                 elif r == AMP:
                     amp += m.value
                     amp_cues.append(h.text)
@@ -1156,6 +1161,15 @@ def _prepositions(hits: list[Hit]) -> frozenset[int]:
         if h.text == "against" and any(0 <= h.start - w <= _WARN_SPAN for w in warns):
             out.add(h.start)
     return frozenset(out)
+
+
+def _negated_threat(hits: list[Hit], i: int) -> bool:
+    """The threat word ``hits[i]`` right after a negator threatens nothing: "will not answer tariffs
+    with tariffs", "dialogue rather than retaliation", "there will be no war"."""
+    if i == 0:
+        return False
+    prev = hits[i - 1]
+    return prev.role == NEG and hits[i].start - prev.end <= _THREAT_NEG_GAP
 
 
 def _cue_between(cue_pos: dict[str, list[int]], start: int, end: int) -> bool:
