@@ -299,3 +299,23 @@ def test_user_topic_pack_extends_and_changes_version(tmp_path: Path) -> None:
     ])
     _, alerts = _fold(custom, events)
     assert [a.topic for a in alerts] == ["arctic_shipping"]  # type: ignore[attr-defined]
+
+
+# A weapon system with no stance of its own meets a refusal of arms supplies as a whole, never a
+# general promise: "no lethal weapons" then "shells" reverses; "we keep arming" then "no jets" does not.
+_WHOLE = [
+    (["Our principle of not supplying lethal weapons to Ukraine remains in place.",
+      "We will supply artillery shells to Ukraine."], ["contradiction"]),
+    (["We will keep supplying weapons to Ukraine.", "We will not send fighter jets to Ukraine."], []),
+]
+
+
+@pytest.mark.parametrize(("texts", "kinds"), _WHOLE)
+def test_a_system_meets_a_refusal_of_the_whole_topic(texts: list[str], kinds: list[str]) -> None:
+    from monitor.domain.analysis.rules import RuleAnalyzer
+    from monitor.domain.nativefold import python_fold_detector
+
+    events = _events("seoul", [("Presidential office", t) for t in texts])
+    for detector in (Detector(), python_fold_detector(RuleAnalyzer())):
+        _state, alerts = _fold(detector, events)
+        assert [a.kind.value for a in alerts] == kinds  # type: ignore[attr-defined]

@@ -153,6 +153,8 @@ class Detector:
                 prior = prior_topics.get(key)
                 if prior is None and general:
                     prior = self._general(prior_topics, key)  # stances from before this statement
+                if prior is None and ":" in key and prior_topics:
+                    prior = self._whole(prior_topics, key)
                 outcome, stance, reason = decide(prior, claim, key, ref, sid, cfg)
                 topics[key] = stance
                 if prior is not None and (outcome == "contradiction" or outcome == "escalation"):
@@ -298,6 +300,23 @@ class Detector:
                 if latest is None or at > when:  # the first of the latest, as max() picks
                     latest, when = s, at
         return latest
+
+    @staticmethod
+    def _whole(topics: dict[str, TopicStance], key: str) -> TopicStance | None:
+        """A sub-topic (a weapon system) with no stance yet meets a refusal of its whole topic.
+
+        "No lethal weapons", then "we will supply artillery shells" reverses the refusal; but
+        a general promise ("we will keep arming Kyiv") is no promise of every system, so a stance
+        for the whole topic counts only when it is a refusal. With a state, the whole topic's
+        stance on that state comes first, then the one naming no state.
+        """
+        head, sep, state = key.partition(SEPARATOR)
+        topic = head.partition(":")[0]
+        for k in (f"{topic}{SEPARATOR}{state}", topic) if sep else (topic,):
+            found = topics.get(k)
+            if found is not None:
+                return found if found.__dict__["polarity"] is Polarity.CONTRA else None
+        return None
 
     def _tracked(self, topic: str) -> bool:
         """Whether ``topic`` (a topic id, or id:system) keeps one stance per counterpart state."""

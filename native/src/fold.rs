@@ -1274,6 +1274,26 @@ impl PyFold {
         Ok(latest)
     }
 
+    /// `Detector._whole`: a sub-topic (a weapon system) with no stance yet meets a refusal of its
+    /// whole topic (on the claim's state first, then naming none); a stance that is no refusal: none.
+    fn whole<'py>(&self, topics: &Bound<'py, PyDict>, key: &str) -> Result<Option<Bound<'py, PyAny>>, Fallback> {
+        let py = topics.py();
+        let (head, state) = match key.split_once('@') {
+            Some((h, s)) => (h, Some(s)),
+            None => (key, None),
+        };
+        let topic = head.split_once(':').map_or(head, |(t, _)| t);
+        let with_state = state.map(|s| format!("{topic}@{s}"));
+        for k in with_state.iter().map(String::as_str).chain(std::iter::once(topic)) {
+            if let Some(found) = topics.get_item(k)? {
+                let fd = generic_get(&found, self.names.dict.bind(py))?.cast_into::<PyDict>()?;
+                let refusal = item(&fd, &self.names.polarity)?.is(self.objects.contra.bind(py));
+                return Ok(refusal.then_some(found));
+            }
+        }
+        Ok(None)
+    }
+
     /// `Detector._keys` and `_merged`: one claim per stance key, in the order keys first appear.
     fn merged(&self, claims: Vec<RawClaim>, actor: &str) -> Result<Vec<(String, RawClaim)>, Fallback> {
         let keys: Vec<String> = if self.any_tracked {
@@ -1621,6 +1641,9 @@ impl PyFold {
                 let mut prior = prior_topics.get_item(&key_obj)?;
                 if prior.is_none() && self.any_tracked {
                     prior = self.general(&prior_topics, claim, key)?;
+                }
+                if prior.is_none() && key.contains(':') && !prior_topics.is_empty() {
+                    prior = self.whole(&prior_topics, key)?;
                 }
                 let pd = match &prior {
                     Some(p) => Some(generic_get(p, n.dict.bind(py))?.cast_into::<PyDict>()?),

@@ -246,7 +246,9 @@ def _names(h: Hit, topic: str) -> bool:
 
 def _verb_use(sentence: str, pos: int) -> bool:
     """The word at ``pos`` is used as a verb ("we will supply weapons"), judged by the word before it."""
-    before = sentence[max(0, pos - 12) : pos].split()
+    before = sentence[max(0, pos - 24) : pos].split()
+    while before and len(before[-1]) > 3 and before[-1].lower().endswith("ly"):
+        before.pop()  # an adverb between: "will directly supply"
     return bool(before) and before[-1].lower() in _VERB_BEFORE
 
 
