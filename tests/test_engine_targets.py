@@ -21,6 +21,8 @@ BLIND_2 = HERE / "cases" / "blind_cases_2.jsonl"  # a second such set, by anothe
 BLIND_3 = HERE / "cases" / "blind_cases_3.jsonl"  # a third blind set, scored blind at 0.73 / 0.33
 BLIND_4 = HERE / "cases" / "blind_cases_4.jsonl"  # a fourth, scored blind at 0.44 / 0.38
 BLIND_5 = HERE / "cases" / "blind_cases_5.jsonl"  # a fifth, scored blind at 0.60 / 0.33
+BLIND_6 = HERE / "cases" / "blind_cases_6.jsonl"  # a sixth, scored blind at 0.64 / 0.35
+BLIND_7 = HERE / "cases" / "blind_cases_7.jsonl"  # a seventh, scored blind at 0.83 / 0.37
 OWN_3 = HERE / "cases" / "own_cases_3.jsonl"  # written for the generalisation round, in four batches
 
 
@@ -73,8 +75,15 @@ BLIND_FLOORS = [
     pytest.param(BLIND_4, 40, 0.95, 0.95, id="blind-4"),
     # 5: first run 0.60 / 0.33 on the engine after both rounds, the same as before them: the figure to
     # quote for unseen wording; then own speakers "told reporters", extending a measure, stops put off,
-    # asset freezes; now 0.71 / 0.56
-    pytest.param(BLIND_5, 36, 0.70, 0.55, id="blind-5"),
+    # asset freezes: 0.71 / 0.56; after the dismissal round (see blind-6): 0.92 / 0.67
+    pytest.param(BLIND_5, 36, 0.90, 0.65, id="blind-5"),
+    # 6: first run 0.64 / 0.35; the dismissal round (reports denied by a verb that is also a stance word,
+    # negated threat words, diplomatic relations and border crossings as topics, a refusal of a whole
+    # topic meeting a weapon system); now 0.90 / 0.73
+    pytest.param(BLIND_6, 40, 0.90, 0.70, id="blind-6"),
+    # 7: first run 0.83 / 0.37 (the engine before this round: 0.80 / 0.30); then ruptures, protests,
+    # treaties signed, concern over a thing; now 0.94 / 0.56
+    pytest.param(BLIND_7, 40, 0.90, 0.55, id="blind-7"),
 ]
 
 
