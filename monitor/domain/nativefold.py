@@ -59,7 +59,9 @@ _STEP_FIELDS = frozenset(("topics", "seen", "statements", "undecided"))
 
 
 def _speaker_parts(speaker: str) -> list[str]:
-    return [w.lower().strip(".,") for w in speaker.split()]
+    from monitor.domain.analysis.rules import speaker_words
+
+    return list(speaker_words(speaker))  # a list: the native side reads a sequence
 
 
 def _normalized(text: str) -> str:

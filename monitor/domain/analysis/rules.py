@@ -252,6 +252,12 @@ def _verb_use(sentence: str, pos: int) -> bool:
     return bool(before) and before[-1].lower() in _VERB_BEFORE
 
 
+def speaker_words(speaker: str | None) -> frozenset[str]:
+    """The speaker's words as the rules read them: "Dmitry Peskov," -> {"dmitry", "peskov"} (a sentence
+    naming them is the speaker's own, not reported speech of others)."""
+    return frozenset(w.lower().strip(".,") for w in speaker.split()) if speaker else frozenset()
+
+
 def _load_lexicon_data() -> dict[str, Any]:
     data: dict[str, Any] = read_data(__package__, LEXICON_FILE)
     return data
@@ -380,7 +386,7 @@ class RuleAnalyzer:
     # -- analysis ---------------------------------------------------------------------
 
     def analyze(self, text: str, *, speaker: str | None = None) -> Analysis:
-        speaker_parts = frozenset(w.lower().strip(".,") for w in speaker.split()) if speaker else frozenset()
+        speaker_parts = speaker_words(speaker)
         core = self._native
         # the native core reads ASCII only (its offsets are bytes); normalising maps typographic quotes
         # to ASCII ones, so most other statements qualify once normalised (which reads the same)
