@@ -80,10 +80,10 @@ BLIND_FLOORS = [
     pytest.param(BLIND_5, 36, 0.90, 0.65, id="blind-5"),
     # 6: first run 0.64 / 0.35; the dismissal round (reports denied by a verb that is also a stance word,
     # negated threat words, diplomatic relations and border crossings as topics, a refusal of a whole
-    # topic meeting a weapon system); now 0.90 / 0.73
+    # topic meeting a weapon system): 0.90 / 0.73; at the end of the session 0.95 / 0.73
     pytest.param(BLIND_6, 40, 0.90, 0.70, id="blind-6"),
     # 7: first run 0.83 / 0.37 (the engine before this round: 0.80 / 0.30); then ruptures, protests,
-    # treaties signed, concern over a thing: 0.94 / 0.56; after blind-8's round 0.94 / 0.59
+    # treaties signed, concern over a thing: 0.94 / 0.56; at the end of the session 1.00 / 0.59
     pytest.param(BLIND_7, 40, 0.90, 0.55, id="blind-7"),
     # 8: first run 0.91 / 0.37 (the engine from before the blind-6 round: 0.88 / 0.26); then membership of
     # international bodies, output cuts as stops, militarising a border, bans "in principle"; now 0.92 / 0.44
