@@ -24,6 +24,7 @@ BLIND_5 = HERE / "cases" / "blind_cases_5.jsonl"  # a fifth, scored blind at 0.6
 BLIND_6 = HERE / "cases" / "blind_cases_6.jsonl"  # a sixth, scored blind at 0.64 / 0.35
 BLIND_7 = HERE / "cases" / "blind_cases_7.jsonl"  # a seventh, scored blind at 0.83 / 0.37
 BLIND_8 = HERE / "cases" / "blind_cases_8.jsonl"  # an eighth, scored blind at 0.91 / 0.37
+BLIND_9 = HERE / "cases" / "blind_cases_9.jsonl"  # a ninth, scored blind at 1.00 / 0.23
 OWN_3 = HERE / "cases" / "own_cases_3.jsonl"  # written for the generalisation round, in four batches
 
 
@@ -88,6 +89,10 @@ BLIND_FLOORS = [
     # 8: first run 0.91 / 0.37 (the engine from before the blind-6 round: 0.88 / 0.26); then membership of
     # international bodies, output cuts as stops, militarising a border, bans "in principle"; now 0.92 / 0.44
     pytest.param(BLIND_8, 40, 0.90, 0.44, id="blind-8"),
+    # 9: first run 1.00 / 0.23 (the engine from before the blind-6 round: 1.00 / 0.19); then humanitarian
+    # aid as a topic, a system meeting the latest refusal about any state, licences to obtain, shares of
+    # a cut, envoys summoned as protests; now 1.00 / 0.42
+    pytest.param(BLIND_9, 40, 0.95, 0.42, id="blind-9"),
 ]
 
 
@@ -320,6 +325,10 @@ _WHOLE = [
     (["Our principle of not supplying lethal weapons to Ukraine remains in place.",
       "We will supply artillery shells to Ukraine."], ["contradiction"]),
     (["We will keep supplying weapons to Ukraine.", "We will not send fighter jets to Ukraine."], []),
+    # the system's statement names two states (no counterpart of its own): the latest refusal about any
+    (["Our principle of not supplying lethal weapons to Ukraine remains in place.",
+      "We will supply artillery shells to Ukraine, citing the deployment of North Korean troops to Russia."],
+     ["contradiction"]),
 ]
 
 

@@ -291,15 +291,7 @@ class Detector:
             return None
         if sep:
             return topics.get(topic)
-        prefix = topic + SEPARATOR
-        latest: TopicStance | None = None
-        when = None
-        for k, s in topics.items():
-            if k.startswith(prefix):
-                at = s.__dict__["basis"].__dict__["published_at"]
-                if latest is None or at > when:  # the first of the latest, as max() picks
-                    latest, when = s, at
-        return latest
+        return _latest_about_a_state(topics, topic)
 
     @staticmethod
     def _whole(topics: dict[str, TopicStance], key: str) -> TopicStance | None:
@@ -312,11 +304,14 @@ class Detector:
         """
         head, sep, state = key.partition(SEPARATOR)
         topic = head.partition(":")[0]
+        found = None
         for k in (f"{topic}{SEPARATOR}{state}", topic) if sep else (topic,):
             found = topics.get(k)
             if found is not None:
-                return found if found.__dict__["polarity"] is Polarity.CONTRA else None
-        return None
+                break
+        if found is None and not sep:
+            found = _latest_about_a_state(topics, topic)  # as _general reads a claim naming no state
+        return found if found is not None and found.__dict__["polarity"] is Polarity.CONTRA else None
 
     def _tracked(self, topic: str) -> bool:
         """Whether ``topic`` (a topic id, or id:system) keeps one stance per counterpart state."""
@@ -488,6 +483,19 @@ def _seen_key(text: str) -> str:
     else:
         data = fingerprint_text(text).encode("utf-8")
     return sha256(len(data).to_bytes(4, "big") + data).hexdigest()[:16]
+
+
+def _latest_about_a_state(topics: dict[str, TopicStance], key: str) -> TopicStance | None:
+    """The latest stance on ``key`` about any state (``key@state``), the first of the latest on a tie."""
+    prefix = key + SEPARATOR
+    latest: TopicStance | None = None
+    when = None
+    for k, s in topics.items():
+        if k.startswith(prefix):
+            at = s.__dict__["basis"].__dict__["published_at"]
+            if latest is None or at > when:  # the first of the latest, as max() picks
+                latest, when = s, at
+    return latest
 
 
 def _verb(polarity: Polarity, *, present: bool = False) -> str:

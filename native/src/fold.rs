@@ -1244,13 +1244,23 @@ impl PyFold {
         if !self.topics[claim.topic as usize].tracked {
             return Ok(None);
         }
-        let py = topics.py();
-        let n = &self.names;
         if key.len() > claim.key.len() {
             // a key with a state falls back to the stance stated without one
             return Ok(topics.get_item(claim.key.as_str())?);
         }
-        let prefix = format!("{}@", claim.key);
+        self.latest_about_a_state(topics, &claim.key)
+    }
+
+    /// `_latest_about_a_state`: the latest stance on `key` about any state (`key@state`), the first
+    /// of the latest on a tie.
+    fn latest_about_a_state<'py>(
+        &self,
+        topics: &Bound<'py, PyDict>,
+        key: &str,
+    ) -> Result<Option<Bound<'py, PyAny>>, Fallback> {
+        let py = topics.py();
+        let n = &self.names;
+        let prefix = format!("{key}@");
         let mut latest: Option<Bound<'py, PyAny>> = None;
         let mut when: Option<Bound<'py, PyAny>> = None;
         for (k, s) in topics.iter() {
@@ -1284,14 +1294,20 @@ impl PyFold {
         };
         let topic = head.split_once(':').map_or(head, |(t, _)| t);
         let with_state = state.map(|s| format!("{topic}@{s}"));
+        let mut found = None;
         for k in with_state.iter().map(String::as_str).chain(std::iter::once(topic)) {
-            if let Some(found) = topics.get_item(k)? {
-                let fd = generic_get(&found, self.names.dict.bind(py))?.cast_into::<PyDict>()?;
-                let refusal = item(&fd, &self.names.polarity)?.is(self.objects.contra.bind(py));
-                return Ok(refusal.then_some(found));
+            found = topics.get_item(k)?;
+            if found.is_some() {
+                break;
             }
         }
-        Ok(None)
+        if found.is_none() && state.is_none() {
+            found = self.latest_about_a_state(topics, topic)?; // as `general` reads a claim naming no state
+        }
+        let Some(found) = found else { return Ok(None) };
+        let fd = generic_get(&found, self.names.dict.bind(py))?.cast_into::<PyDict>()?;
+        let refusal = item(&fd, &self.names.polarity)?.is(self.objects.contra.bind(py));
+        Ok(refusal.then_some(found))
     }
 
     /// `Detector._keys` and `_merged`: one claim per stance key, in the order keys first appear.
