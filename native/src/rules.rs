@@ -254,13 +254,13 @@ fn names(h: &Hit, topic: TopicId) -> bool {
 /// `_verb_use`: the word at `pos` is used as a verb ("we will supply weapons"), judged by the word
 /// before it.
 fn verb_use(sentence: &str, pos: usize) -> bool {
-    let mut words: Vec<&str> =
-        sentence[pos.saturating_sub(24)..pos].split(|c: char| is_space(c as u8)).filter(|w| !w.is_empty()).collect();
-    // an adverb between: "will directly supply"
-    while words.last().is_some_and(|w| w.len() > 3 && w.to_ascii_lowercase().ends_with("ly")) {
-        words.pop();
-    }
-    words.last().is_some_and(|w| is_verb_before(&w.to_ascii_lowercase()))
+    // the last word before `pos`, past any adverbs ("will directly supply")
+    let adverb = |w: &str| w.len() > 3 && w[w.len() - 2..].eq_ignore_ascii_case("ly");
+    sentence[pos.saturating_sub(24)..pos]
+        .rsplit(|c: char| is_space(c as u8))
+        .filter(|w| !w.is_empty())
+        .find(|w| !adverb(w))
+        .is_some_and(|w| is_verb_before(&w.to_ascii_lowercase()))
 }
 
 /// `_word_before`: the word before `pos` (within 24 characters), lowercased.
