@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.domain.analysis.rules import RuleAnalyzer
 from monitor.domain.detector import Detector
 from monitor.domain.models import AlertKind, StanceState, StatementEvent
 from monitor.evaluation import evaluate, parse_cases, run_case
@@ -25,6 +26,8 @@ BLIND_6 = HERE / "cases" / "blind_cases_6.jsonl"  # a sixth, scored blind at 0.6
 BLIND_7 = HERE / "cases" / "blind_cases_7.jsonl"  # a seventh, scored blind at 0.83 / 0.37
 BLIND_8 = HERE / "cases" / "blind_cases_8.jsonl"  # an eighth, scored blind at 0.91 / 0.37
 BLIND_9 = HERE / "cases" / "blind_cases_9.jsonl"  # a ninth, scored blind at 1.00 / 0.23
+BLIND_10 = HERE / "cases" / "blind_cases_10.jsonl"  # a tenth, scored blind at 0.91 / 0.37
+BLIND_11 = HERE / "cases" / "blind_cases_11.jsonl"  # an eleventh, scored blind at 0.33 / 0.15
 OWN_3 = HERE / "cases" / "own_cases_3.jsonl"  # written for the generalisation round, in four batches
 
 
@@ -93,6 +96,12 @@ BLIND_FLOORS = [
     # aid as a topic, a system meeting the latest refusal about any state, licences to obtain, shares of
     # a cut, envoys summoned as protests; now 1.00 / 0.42
     pytest.param(BLIND_9, 40, 0.95, 0.42, id="blind-9"),
+    # 10: first run 0.91 / 0.37; most misses are escalations from a vague warning to a concrete act
+    pytest.param(BLIND_10, 40, 0.90, 0.37, id="blind-10"),
+    # 11: first run 0.33 / 0.15 (long newswire sentences); then an operator negating the change word
+    # after it ("no intention of moving it"), closures kept in force, firmness "not up for negotiation",
+    # "keep" before what others go on saying: 0.67 / 0.15
+    pytest.param(BLIND_11, 40, 0.65, 0.14, id="blind-11"),
 ]
 
 
@@ -123,6 +132,21 @@ _DISMISSED = [
     ("Mexico will not answer tariffs with tariffs.", "trade_tariffs", "contra"),
     ("Our reply to the duties remains dialogue rather than retaliation.", "retaliation", "contra"),
 ]
+
+
+# an operator right before a change word negates the change: a reaffirmation, not a vote against the topic
+_NEGATED_CHANGE = [
+    ("The government has no plans to change its sanctions policy.", "sanctions"),
+    ("We refuse to revise our position on the sanctions.", "sanctions"),
+    ("The allies have no plans to adjust the exercise.", "military_exercises"),
+]
+
+
+@pytest.mark.parametrize(("text", "topic"), _NEGATED_CHANGE)
+def test_an_operator_before_a_change_word_reaffirms(text: str, topic: str) -> None:
+    analysis = RuleAnalyzer().analyze(text, speaker="spokesperson")
+    assert not analysis.claims, analysis
+    assert [(r.topic, r.relation) for r in analysis.relations] == [(topic, "same")]
 
 
 @pytest.mark.parametrize(("text", "topic", "polarity"), _DISMISSED)

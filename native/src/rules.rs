@@ -1306,6 +1306,7 @@ fn claims<'c, 'h>(
     let mut neg_used: Vec<&str> = Vec::new();
     let mut cands: Vec<(&'h Hit, &'h Meaning)> = Vec::new();
     let mut noun_led: Vec<bool> = Vec::new(); // per vote: it stands under a negative noun a passive reverser can undo
+    let mut op_negated: Vec<usize> = Vec::new(); // change words negated by the operator right before them
     for &(topic, key) in &topics {
         let sp = spec(core, topic);
         votes.clear();
@@ -1345,9 +1346,25 @@ fn claims<'c, 'h>(
         let mut ops = 0usize; // negative verbs governing the next stance word (they chain: "lifted the ban on exports")
         let mut by_noun = false; // the pending operator chain is headed by a negative noun ("the ban on ...")
         noun_led.clear();
+        op_negated.clear();
         for (idx, &(h, m)) in cands.iter().enumerate() {
             let nxt = cands.get(idx + 1).map(|&(x, _)| x);
             let close = nxt.is_some_and(|x| x.start as isize - h.end as isize <= OPERATOR_GAP);
+            if m.pol < 0 && !continuity.is_empty() && h.roles.has(Role::Operator) {
+                // "no plans to change its policy", "refused to revise": the operator negates the
+                // change word right after it (a reaffirmation) and casts no vote of its own
+                let after = continuity.iter().map(|&(c, _)| c).find(|c| {
+                    c.start >= h.end
+                        && c.start as isize - h.end as isize <= OPERATOR_GAP
+                        && nxt.is_none_or(|x| c.start < x.start)
+                        && !cue_pos.positions().any(|p| h.end <= p && p < c.start)
+                });
+                if let Some(c) = after {
+                    op_negated.push(c.start);
+                    neg_used.push(&h.text);
+                    continue;
+                }
+            }
             // `_cue_between`: a topic noun between this word and the next (asked only when it matters)
             let cue_before_next = || nxt.is_some_and(|x| cue_pos.positions().any(|p| h.end <= p && p < x.start));
             if !votes.is_empty()
@@ -1406,7 +1423,7 @@ fn claims<'c, 'h>(
             noun_led.push(led);
         }
         for &(h, sign) in &continuity {
-            let n = negations(&negs, seg.start, h.start, &commas);
+            let n = negations(&negs, seg.start, h.start, &commas) + op_negated.iter().filter(|&&p| p == h.start).count();
             let same = if n.is_multiple_of(2) { sign } else { -sign };
             if n > 0 {
                 neg_used.extend(negs.iter().filter(|x| x.start < h.start).map(|x| x.text.as_str()));

@@ -850,9 +850,20 @@ class RuleAnalyzer:
             ops = 0  # negative verbs governing the next stance word (they chain: "lifted the ban on exports")
             by_noun = False  # the pending operator chain is headed by a negative noun ("the ban on ...")
             noun_led: list[bool] = []  # per vote: it stands under a negative noun a passive reverser can undo
+            op_negated: list[int] = []  # change words negated by the operator right before them
             for idx, (h, m) in enumerate(cands):
                 nxt = cands[idx + 1][0] if idx + 1 < len(cands) else None
                 close = nxt is not None and nxt.start - h.end <= _OPERATOR_GAP
+                if m.pol < 0 and continuity and OPERATOR in h.roles:
+                    # "no plans to change its policy", "refused to revise": the operator negates the
+                    # change word right after it (a reaffirmation) and casts no vote of its own
+                    after = next((c for c, _ in continuity if 0 <= c.start - h.end <= _OPERATOR_GAP
+                                  and (nxt is None or c.start < nxt.start)
+                                  and not _cue_between(cue_pos, h.end, c.start)), None)
+                    if after is not None:
+                        op_negated.append(after.start)
+                        neg_used.append(h.text)
+                        continue
                 if votes and noun_led[-1] and (REVERSER in h.roles or m.pol > 0):
                     # the predicate of a stop named as a noun: "the ban on imports will be lifted" undoes
                     # it, "the ban will stay in place" confirms it, "will not stay" undoes it
@@ -903,7 +914,7 @@ class RuleAnalyzer:
                 votes.append((pol_vote, h))
                 noun_led.append(led)
             for h, sign in continuity:
-                n = _negations(negs, seg.start, h.start, commas)
+                n = _negations(negs, seg.start, h.start, commas) + op_negated.count(h.start)
                 same = sign if n % 2 == 0 else -sign
                 if n:
                     neg_used.extend(x.text for x in negs if x.start < h.start)
