@@ -45,7 +45,7 @@ class Fold:
     def __init__(
         self,
         core: Core,
-        topics: list[tuple[str, str, int, bool]],
+        topics: list[tuple[str, str, int, bool, str | None]],
         config: tuple[float, float, float, float, float, float, float, int, int],
         gazetteer: tuple[
             list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]

@@ -90,18 +90,20 @@ BLIND_FLOORS = [
     # treaties signed, concern over a thing: 0.94 / 0.56; at the end of the session 1.00 / 0.59
     pytest.param(BLIND_7, 40, 0.90, 0.55, id="blind-7"),
     # 8: first run 0.91 / 0.37 (the engine from before the blind-6 round: 0.88 / 0.26); then membership of
-    # international bodies, output cuts as stops, militarising a border, bans "in principle"; now 0.92 / 0.44
-    pytest.param(BLIND_8, 40, 0.90, 0.44, id="blind-8"),
+    # international bodies, output cuts as stops, militarising a border, bans "in principle"; 0.92 / 0.44;
+    # with the ladder of a topic family (a first hostile claim against the latest warning): 0.93 / 0.48
+    pytest.param(BLIND_8, 40, 0.90, 0.48, id="blind-8"),
     # 9: first run 1.00 / 0.23 (the engine from before the blind-6 round: 1.00 / 0.19); then humanitarian
     # aid as a topic, a system meeting the latest refusal about any state, licences to obtain, shares of
     # a cut, envoys summoned as protests; now 1.00 / 0.42
     pytest.param(BLIND_9, 40, 0.95, 0.42, id="blind-9"),
-    # 10: first run 0.91 / 0.37; most misses are escalations from a vague warning to a concrete act
-    pytest.param(BLIND_10, 40, 0.90, 0.37, id="blind-10"),
+    # 10: first run 0.91 / 0.37; most misses are escalations from a vague warning to a concrete act;
+    # with the ladder of a topic family: 0.92 / 0.41
+    pytest.param(BLIND_10, 40, 0.90, 0.40, id="blind-10"),
     # 11: first run 0.33 / 0.15 (long newswire sentences); then an operator negating the change word
     # after it ("no intention of moving it"), closures kept in force, firmness "not up for negotiation",
-    # "keep" before what others go on saying: 0.67 / 0.15
-    pytest.param(BLIND_11, 40, 0.65, 0.14, id="blind-11"),
+    # "keep" before what others go on saying: 0.67 / 0.15; with the ladder of a topic family: 0.71 / 0.18
+    pytest.param(BLIND_11, 40, 0.70, 0.18, id="blind-11"),
 ]
 
 
@@ -365,3 +367,37 @@ def test_a_system_meets_a_refusal_of_the_whole_topic(texts: list[str], kinds: li
     for detector in (Detector(), python_fold_detector(RuleAnalyzer())):
         _state, alerts = _fold(detector, events)
         assert [a.kind.value for a in alerts] == kinds  # type: ignore[attr-defined]
+
+
+# The topics of one family (force: retaliation, deployments, drills, nuclear posture) are rungs of one
+# ladder: a first hostile claim on one of them is measured against the latest hostile stance on the
+# others. A vague warning, then a concrete deployment: an escalation; a hedged act, an act no harder
+# than the warning, or a warning from another family: none.
+_LADDER = [
+    (["Russia will take appropriate countermeasures in response to the build-up of alliance forces.",
+      "Missile brigades will be stationed in the Kaliningrad region, and the Baltic Fleet has been put on "
+      "heightened readiness."], ["escalation"]),
+    (["The large-scale joint exercises are a rehearsal for invasion, and we will take corresponding "
+      "countermeasures.",
+      "Should the enemy cross the line, our nuclear forces will launch a pre-emptive strike."], ["escalation"]),
+    (["Russia will take appropriate countermeasures in response to the build-up of alliance forces.",
+      "Russia may station additional missile brigades in the Kaliningrad region."], []),
+    (["The sanctions will stay in place for as long as necessary.",
+      "Missile brigades will be stationed in the Kaliningrad region, and the Baltic Fleet has been put on "
+      "heightened readiness."], []),
+]
+
+
+@pytest.mark.parametrize(("texts", "kinds"), _LADDER)
+def test_a_first_hostile_claim_climbs_from_the_latest_warning_of_its_family(
+    texts: list[str], kinds: list[str]
+) -> None:
+    from monitor.domain.nativefold import python_fold_detector
+
+    events = _events("kremlin", [("Spokesman", t) for t in texts])
+    for detector in (Detector(), python_fold_detector(RuleAnalyzer())):
+        _state, alerts = _fold(detector, events)
+        assert [a.kind.value for a in alerts] == kinds  # type: ignore[attr-defined]
+        if alerts:
+            assert "after a warning on" in alerts[0].explanation  # type: ignore[attr-defined]
+            assert alerts[0].prior.id == events[0].id  # type: ignore[attr-defined]

@@ -35,7 +35,7 @@ from monitor.domain.models import (
     TopicStance,
 )
 from monitor.domain.nativefold import NativeStep, native_fold
-from monitor.domain.stance import EngineConfig, Fields, Outcome, decide, merge_claims
+from monitor.domain.stance import EngineConfig, Fields, Outcome, _escalation, decide, merge_claims
 from monitor.domain.topics import load_pack
 
 __all__ = ["Analyzer", "Detector", "EngineConfig"]
@@ -88,6 +88,7 @@ class Detector:
         # topics keyed per counterpart state ("tariffs on China" and "tariffs on Mexico" are two stances)
         pack = getattr(analyzer, "pack", None) or load_pack(self.config.topic_packs)
         self._per_counterpart = frozenset(t.id for t in pack.topics if t.per_counterpart)
+        self._families = {t.id: t.family for t in pack.topics if t.family}
         self._counterparts = Counterparts.builtin()
         self._tracked_topics: dict[str, bool] = {}  # memo of _tracked
         self._own_states: dict[str, str | None] = {}  # memo of Counterparts.own per actor
@@ -138,6 +139,7 @@ class Detector:
         candidates: list[tuple[Outcome, str, Fields, str, TopicStance]] = []
         if merged:
             general = self._per_counterpart and prior_topics  # a key without a stance may fall back to one
+            families = self._families
             sid, speaker, source_url, published_at = ev["id"], ev["speaker"], ev["source_url"], ev["published_at"]
             refs: dict[str, StatementRef] = {}
             quote_chars = cfg["quote_chars"]
@@ -157,8 +159,13 @@ class Detector:
                     prior = self._whole(prior_topics, key)
                 outcome, stance, reason = decide(prior, claim, key, ref, sid, cfg)
                 topics[key] = stance
-                if prior is not None and (outcome == "contradiction" or outcome == "escalation"):
-                    candidates.append((outcome, reason, claim, key, prior))
+                if prior is not None:
+                    if outcome == "contradiction" or outcome == "escalation":
+                        candidates.append((outcome, reason, claim, key, prior))
+                elif families and prior_topics:
+                    warned = self._warning(prior_topics, key, claim, cfg)
+                    if warned is not None:
+                        candidates.append(("escalation", warned[1], claim, key, warned[0]))
         for rel in relations:
             prior = topics.get(rel.topic)
             if prior is not None and rel.relation == "same" and rel.topic not in merged:
@@ -312,6 +319,40 @@ class Detector:
         if found is None and not sep:
             found = _latest_about_a_state(topics, topic)  # as _general reads a claim naming no state
         return found if found is not None and found.__dict__["polarity"] is Polarity.CONTRA else None
+
+    def _warning(
+        self, topics: dict[str, TopicStance], key: str, claim: Fields, cfg: dict[str, Any]
+    ) -> tuple[TopicStance, str] | None:
+        """The latest hostile stance of ``claim``'s family that ``claim`` hardens, and why.
+
+        "We will take corresponding countermeasures", then "missile brigades will be stationed on
+        the border": the first hostile claim on a topic is measured against the actor's latest
+        hostile stance on the other topics of its family (``family`` in the topic pack), by the
+        rules of an escalation on one topic. Never a contradiction: the topics differ. A stance
+        about another state than the claim's does not count.
+        """
+        topic, _, state = key.partition(SEPARATOR)
+        family = self._families.get(topic.partition(":")[0])
+        if family is None or claim["modality"] is Modality.HEDGED or claim["intensity"] >= 0:
+            return None
+        latest: TopicStance | None = None
+        when = None
+        for k, s in topics.items():
+            head, _, other = k.partition(SEPARATOR)
+            if self._families.get(head.partition(":")[0]) != family or (state and other and other != state):
+                continue
+            d = s.__dict__
+            if d["intensity"] >= 0:
+                continue
+            at = d["basis"].__dict__["published_at"]
+            if latest is None or at > when:  # the first of the latest, as max() picks
+                latest, when = s, at
+        if latest is None or claim["confidence"] < cfg["escalation_min_confidence"]:
+            return None
+        reason = _escalation(latest.__dict__, claim, cfg)
+        if not reason:
+            return None
+        return latest, f"{reason}, after a warning on {self._topic_name(latest.__dict__['topic'])}"
 
     def _tracked(self, topic: str) -> bool:
         """Whether ``topic`` (a topic id, or id:system) keeps one stance per counterpart state."""

@@ -105,7 +105,8 @@ def fold_arguments(detector: Detector) -> tuple[Any, ...]:
     cfg = detector.config
     per_counterpart = detector._per_counterpart
     topics = [
-        (t.id, analyzer.topic_name(t.id), Severity(analyzer.topic_severity(t.id)).rank, t.id in per_counterpart)
+        (t.id, analyzer.topic_name(t.id), Severity(analyzer.topic_severity(t.id)).rank, t.id in per_counterpart,
+         detector._families.get(t.id))
         for t in analyzer.pack.topics
     ]
     config = (

@@ -359,6 +359,8 @@ struct TopicInfo {
     severity: i64,
     /// kept per counterpart state
     tracked: bool,
+    /// its family in the topic pack (an index into the fold's families), if any
+    family: Option<usize>,
 }
 
 /// Interned attribute and field names.
@@ -722,6 +724,8 @@ pub struct PyFold {
     core: Py<PyCore>,
     topics: Vec<TopicInfo>,
     any_tracked: bool,
+    /// whether any topic has a family (`Detector._families` is not empty)
+    any_family: bool,
     cfg: Cfg,
     gazetteer: Gazetteer,
     names: Names,
@@ -1310,6 +1314,96 @@ impl PyFold {
         Ok(refusal.then_some(found))
     }
 
+    /// The family of the topic a stance key names (`Detector._families` of its topic id).
+    fn family_of(&self, key: &str) -> Option<usize> {
+        let head = key.split_once('@').map_or(key, |(h, _)| h);
+        let topic = head.split_once(':').map_or(head, |(t, _)| t);
+        let id = *self.core().topic_index.get(topic)?;
+        self.topics.get(id as usize).and_then(|t| t.family)
+    }
+
+    /// `Detector._topic_name(key)`: the topic's name, its system, and the state's display name.
+    fn key_name(&self, key: &str) -> Result<String, Fallback> {
+        let (head, state) = match key.split_once('@') {
+            Some((h, s)) => (h, Some(s)),
+            None => (key, None),
+        };
+        let (topic, obj) = match head.split_once(':') {
+            Some((t, o)) => (t, Some(o)),
+            None => (head, None),
+        };
+        let id = *self.core().topic_index.get(topic).ok_or(Fallback)?;
+        let info = self.topics.get(id as usize).ok_or(Fallback)?;
+        let mut name = match obj {
+            Some(obj) => format!("{} ({})", info.name, obj.replace('_', " ")),
+            None => info.name.clone(),
+        };
+        if let Some(state) = state {
+            name.push_str(", ");
+            match self.gazetteer.ids.iter().position(|id| id == state) {
+                Some(k) => name.push_str(&self.gazetteer.display[k]),
+                None => name.push_str(state),
+            }
+        }
+        Ok(name)
+    }
+
+    /// `Detector._warning`: the latest hostile stance of the claim's family (not about another
+    /// state than the claim's) that the claim hardens, its fields, and why.
+    #[allow(clippy::type_complexity)]
+    fn warning<'py>(
+        &self,
+        topics: &Bound<'py, PyDict>,
+        key: &str,
+        claim: &RawClaim,
+    ) -> Result<Option<(Bound<'py, PyAny>, Bound<'py, PyDict>, String)>, Fallback> {
+        let py = topics.py();
+        let n = &self.names;
+        let Some(family) = self.family_of(key) else { return Ok(None) };
+        if claim.modality == Modality::Hedged || claim.intensity >= 0.0 {
+            return Ok(None);
+        }
+        let state = key.split_once('@').map(|(_, s)| s);
+        let mut latest: Option<(Bound<'py, PyAny>, Bound<'py, PyDict>)> = None;
+        let mut when: Option<Bound<'py, PyAny>> = None;
+        for (k, s) in topics.iter() {
+            let k = k.cast_into::<PyString>()?;
+            let k = k.to_str()?;
+            if self.family_of(k) != Some(family) {
+                continue;
+            }
+            if let (Some(state), Some((_, other))) = (state, k.split_once('@')) {
+                if !other.is_empty() && other != state {
+                    continue;
+                }
+            }
+            let sd = generic_get(&s, n.dict.bind(py))?.cast_into::<PyDict>()?;
+            if item(&sd, &n.intensity)?.extract::<f64>()? >= 0.0 {
+                continue;
+            }
+            let basis = item(&sd, &n.basis)?;
+            let bd = generic_get(&basis, n.dict.bind(py))?.cast_into::<PyDict>()?;
+            let at = item(&bd, &n.published_at)?;
+            let newer = match &when {
+                None => true,
+                Some(w) => at.gt(w)?,
+            };
+            if latest.is_none() || newer {
+                latest = Some((s, sd));
+                when = Some(at);
+            }
+        }
+        let Some((prior, p)) = latest else { return Ok(None) };
+        if claim.confidence < self.cfg.escalation_min_confidence {
+            return Ok(None);
+        }
+        let facts = self.prior_of(py, &p)?;
+        let Some(reason) = self.escalation(&p, &facts, claim)? else { return Ok(None) };
+        let topic = item(&p, &n.topic)?;
+        let name = self.key_name(topic.cast::<PyString>()?.to_str()?)?;
+        Ok(Some((prior, p, format!("{reason}, after a warning on {name}"))))
+    }
+
     /// `Detector._keys` and `_merged`: one claim per stance key, in the order keys first appear.
     fn merged(&self, claims: Vec<RawClaim>, actor: &str) -> Result<Vec<(String, RawClaim)>, Fallback> {
         let keys: Vec<String> = if self.any_tracked {
@@ -1679,6 +1773,10 @@ impl PyFold {
                             p,
                         });
                     }
+                } else if self.any_family && !prior_topics.is_empty() {
+                    if let Some((prior, p, reason)) = self.warning(&prior_topics, key, claim)? {
+                        candidates.push(Candidate { escalation: true, reason, claim: i, key: key.clone(), prior, p });
+                    }
                 }
                 keys.push(key_obj);
             }
@@ -1799,7 +1897,7 @@ impl PyFold {
     fn new<'py>(
         py: Python<'py>,
         core: Py<PyCore>,
-        topics: Vec<(String, String, i64, bool)>,
+        topics: Vec<(String, String, i64, bool, Option<String>)>,
         config: (f64, f64, f64, f64, f64, f64, f64, usize, usize),
         gazetteer: GazetteerArgs,
         engine: String,
@@ -1811,13 +1909,21 @@ impl PyFold {
     ) -> PyResult<PyFold> {
         let c = core.get();
         let mut infos: Vec<Option<TopicInfo>> = (0..c.core.topics.len()).map(|_| None).collect();
-        for (id, name, severity, tracked) in topics {
+        let mut families: Vec<String> = Vec::new();
+        for (id, name, severity, tracked, family) in topics {
             let k =
                 *c.core.topic_index.get(&id).ok_or_else(|| PyValueError::new_err(format!("unknown topic {id:?}")))?;
             if !(0..=3).contains(&severity) {
                 return Err(PyValueError::new_err(format!("severity rank {severity} of topic {id:?}")));
             }
-            infos[k as usize] = Some(TopicInfo { name, severity, tracked });
+            let family = family.map(|f| match families.iter().position(|x| *x == f) {
+                Some(i) => i,
+                None => {
+                    families.push(f);
+                    families.len() - 1
+                }
+            });
+            infos[k as usize] = Some(TopicInfo { name, severity, tracked, family });
         }
         let topics: Vec<TopicInfo> = infos
             .into_iter()
@@ -1827,6 +1933,7 @@ impl PyFold {
             })
             .collect::<PyResult<_>>()?;
         let any_tracked = topics.iter().any(|t| t.tracked);
+        let any_family = topics.iter().any(|t| t.family.is_some());
         let (a, b, cc, d, e, f, g, seen_window, quote_chars) = config;
         let cfg = Cfg {
             escalation_threshold: a,
@@ -1914,6 +2021,7 @@ impl PyFold {
             core,
             topics,
             any_tracked,
+            any_family,
             cfg,
             gazetteer,
             names: Names::new(py),

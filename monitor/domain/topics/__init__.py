@@ -50,6 +50,7 @@ class TopicSpec(BaseModel):
     change: Polarity | None = None
     magnitude: Literal["percent"] | None = None
     per_counterpart: bool = False
+    family: str | None = Field(default=None, pattern=r"^[a-z0-9_]+$")
     cues: tuple[str, ...] = ()
     pro_cues: tuple[str, ...] = ()
     contra_cues: tuple[str, ...] = ()
