@@ -102,8 +102,9 @@ BLIND_FLOORS = [
     pytest.param(BLIND_10, 40, 0.90, 0.40, id="blind-10"),
     # 11: first run 0.33 / 0.15 (long newswire sentences); then an operator negating the change word
     # after it ("no intention of moving it"), closures kept in force, firmness "not up for negotiation",
-    # "keep" before what others go on saying: 0.67 / 0.15; with the ladder of a topic family: 0.71 / 0.18
-    pytest.param(BLIND_11, 40, 0.70, 0.18, id="blind-11"),
+    # "keep" before what others go on saying: 0.67 / 0.15; with the ladder of a topic family: 0.71 / 0.18;
+    # red lines drawn without a topic ("all options remain on the table") as warnings: 0.86 / 0.22
+    pytest.param(BLIND_11, 40, 0.85, 0.22, id="blind-11"),
 ]
 
 
@@ -142,6 +143,21 @@ _NEGATED_CHANGE = [
     ("We refuse to revise our position on the sanctions.", "sanctions"),
     ("The allies have no plans to adjust the exercise.", "military_exercises"),
 ]
+
+
+# a red line drawn in a sentence naming no topic warns of retaliation, as "we warn" does
+_RED_LINE = [
+    "Turkey will not tolerate terrorist formations along its southern border.",
+    "Israel will not accept continued fire on its northern communities, and we are prepared for every scenario.",
+    "All options remain on the table.",
+]
+
+
+@pytest.mark.parametrize("text", _RED_LINE)
+def test_a_red_line_without_a_topic_warns_of_retaliation(text: str) -> None:
+    claims = RuleAnalyzer().analyze(text, speaker="spokesperson").claims
+    assert [(c.topic, c.polarity.value) for c in claims] == [("retaliation", "pro")]
+    assert claims[0].intensity < 0
 
 
 @pytest.mark.parametrize(("text", "topic"), _NEGATED_CHANGE)

@@ -137,6 +137,16 @@ _INVERSIONS = ("should ", "were ", "had ")
 _EVAL_NEG_SPAN = 20  # characters before a post-posed judgement where a negator still turns it
 _BARE_CONFIDENCE = 0.4  # below the least confidence of a stance a reversal is alerted on
 _WARN_VERBS = _words("warn warns warned warning")
+# red lines drawn without naming the act or the topic ("will not tolerate", "all options are on the
+# table"): in a sentence naming no topic, a warning of retaliation, as "we warn" is
+_RED_LINES = frozenset((
+    "will not tolerate", "not tolerate", "will not stand idly by", "not stand idly by", "will not go unanswered",
+    "not go unanswered", "will not remain indifferent", "not remain indifferent", "prepared for every scenario",
+    "prepared for any scenario", "ready for any scenario", "ready for every scenario", "patience is not unlimited",
+    "patience has its limits", "patience has limits", "patience is running out", "all options",
+    "all options are on the table", "all options remain on the table", "all options on the table",
+    "all options remain open", "every option is on the table",
+))
 _WARN_SPAN = 40  # characters between "warn" and the "against" that names what is warned against
 _FORCE_NOUN = frozenset((THREAT, CUE))
 _NOT_NOUN = frozenset((STANCE, NEG, BOUND, COMMA, COND, SUB, THREAT))  # a noun phrase ends here
@@ -1027,8 +1037,9 @@ class RuleAnalyzer:
         default = self._threat_default
         if default is None or not threats:
             return None
-        # a conditional act of force, or an explicit warning to someone ("we warn the enemy")
-        warned = not topics and any(h.text in _WARN_VERBS for h, _ in threats)
+        # a conditional act of force, or an explicit warning to someone ("we warn the enemy"), or a
+        # red line drawn ("we will not tolerate this")
+        warned = not topics and any(h.text in _WARN_VERBS or h.text in _RED_LINES for h, _ in threats)
         # an act of force threatened outright that names no topic ("every American base in the
         # region will be struck") is a threat of retaliation too, conditional or not
         acts = min(v for _, v in threats) <= _THREAT_ACT
