@@ -28,6 +28,9 @@ BLIND_8 = HERE / "cases" / "blind_cases_8.jsonl"  # an eighth, scored blind at 0
 BLIND_9 = HERE / "cases" / "blind_cases_9.jsonl"  # a ninth, scored blind at 1.00 / 0.23
 BLIND_10 = HERE / "cases" / "blind_cases_10.jsonl"  # a tenth, scored blind at 0.91 / 0.37
 BLIND_11 = HERE / "cases" / "blind_cases_11.jsonl"  # an eleventh, scored blind at 0.33 / 0.15
+# the dev set's 30 scenarios reworded (a) and transplanted to other actors (b) by writers who never saw the engine
+PARA_A = HERE / "cases" / "para_cases_a.jsonl"  # scored blind at 0.89 / 0.40
+PARA_B = HERE / "cases" / "para_cases_b.jsonl"  # scored blind at 0.91 / 0.50
 OWN_3 = HERE / "cases" / "own_cases_3.jsonl"  # written for the generalisation round, in four batches
 
 
@@ -103,8 +106,14 @@ BLIND_FLOORS = [
     # 11: first run 0.33 / 0.15 (long newswire sentences); then an operator negating the change word
     # after it ("no intention of moving it"), closures kept in force, firmness "not up for negotiation",
     # "keep" before what others go on saying: 0.67 / 0.15; with the ladder of a topic family: 0.71 / 0.18;
-    # red lines drawn without a topic ("all options remain on the table") as warnings: 0.86 / 0.22
-    pytest.param(BLIND_11, 40, 0.85, 0.22, id="blind-11"),
+    # red lines drawn without a topic ("all options remain on the table") as warnings: 0.86 / 0.22;
+    # contingent readiness as a hedge, the dev paraphrase round: 1.00 / 0.26
+    pytest.param(BLIND_11, 40, 0.95, 0.25, id="blind-11"),
+    # the dev set reworded: first runs 0.89 / 0.40 and 0.91 / 0.50; then ceasefires on the whole front,
+    # troops going home, lawfully elected leaders, replies and reactions as retaliation, "per cent",
+    # direct participation in a war as a threat: 0.93 / 0.65 both
+    pytest.param(PARA_A, 30, 0.90, 0.65, id="para-a"),
+    pytest.param(PARA_B, 30, 0.90, 0.65, id="para-b"),
 ]
 
 

@@ -304,6 +304,13 @@ impl Lexicon {
                         out.push(Found::new(Arc::from([pct])).hit(start, toks[i + 1].end, &format!("{tok}%")));
                         i += 1;
                     }
+                } else if tok.as_bytes()[0].is_ascii_digit() && i + 2 < n && word(i + 1) == "per" && word(i + 2) == "cent" {
+                    // "34 per cent"
+                    if let Some(value) = py_float(tok) {
+                        let pct = Meaning { role: Role::Pct, topic: None, pol: 0, value, obj: None };
+                        out.push(Found::new(Arc::from([pct])).hit(start, toks[i + 2].end, &format!("{tok}%")));
+                        i += 2;
+                    }
                 }
                 i += 1;
                 continue;

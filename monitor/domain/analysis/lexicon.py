@@ -285,6 +285,12 @@ class Lexicon:
                         i += 1
                     except ValueError:
                         pass
+                elif tok[0].isdigit() and i + 2 < n and toks[i + 1] == "per" and toks[i + 2] == "cent":
+                    try:  # "34 per cent"
+                        append(Hit(ms[i].start(), ms[i + 2].end(), tok + "%", (Meaning(PCT, value=float(tok)),)))
+                        i += 2
+                    except ValueError:
+                        pass
                 i += 1
                 continue
             if node.leaf:
