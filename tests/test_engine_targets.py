@@ -107,13 +107,15 @@ BLIND_FLOORS = [
     # after it ("no intention of moving it"), closures kept in force, firmness "not up for negotiation",
     # "keep" before what others go on saying: 0.67 / 0.15; with the ladder of a topic family: 0.71 / 0.18;
     # red lines drawn without a topic ("all options remain on the table") as warnings: 0.86 / 0.22;
-    # contingent readiness as a hedge, the dev paraphrase round: 1.00 / 0.26
-    pytest.param(BLIND_11, 40, 0.95, 0.25, id="blind-11"),
+    # contingent readiness as a hedge, the dev paraphrase round: 1.00 / 0.30
+    pytest.param(BLIND_11, 40, 0.95, 0.29, id="blind-11"),
     # the dev set reworded: first runs 0.89 / 0.40 and 0.91 / 0.50; then ceasefires on the whole front,
     # troops going home, lawfully elected leaders, replies and reactions as retaliation, "per cent",
-    # direct participation in a war as a threat: 0.93 / 0.65 both
-    pytest.param(PARA_A, 30, 0.90, 0.65, id="para-a"),
-    pytest.param(PARA_B, 30, 0.90, 0.65, id="para-b"),
+    # direct participation in a war as a threat: 0.93 / 0.65 both; then troops staying on, sitting down
+    # with someone, halting the fighting, refusals judged unthinkable or leading nowhere, accepting an
+    # occupation as a surrender of a claim, a question declared closed: 0.94 / 0.75 and 1.00 / 0.75
+    pytest.param(PARA_A, 30, 0.90, 0.75, id="para-a"),
+    pytest.param(PARA_B, 30, 0.95, 0.75, id="para-b"),
 ]
 
 
