@@ -113,8 +113,9 @@ BLIND_FLOORS = [
     # troops going home, lawfully elected leaders, replies and reactions as retaliation, "per cent",
     # direct participation in a war as a threat: 0.93 / 0.65 both; then troops staying on, sitting down
     # with someone, halting the fighting, refusals judged unthinkable or leading nowhere, accepting an
-    # occupation as a surrender of a claim, a question declared closed: 0.94 / 0.75 and 1.00 / 0.75
-    pytest.param(PARA_A, 30, 0.90, 0.75, id="para-a"),
+    # occupation as a surrender of a claim, a question declared closed: 0.94 / 0.75 and 1.00 / 0.75; staying
+    # is the state stayed in ("will stay shut"), "willing to consider" hedges: 0.94 / 0.80 and 1.00 / 0.75
+    pytest.param(PARA_A, 30, 0.90, 0.80, id="para-a"),
     pytest.param(PARA_B, 30, 0.95, 0.75, id="para-b"),
 ]
 
