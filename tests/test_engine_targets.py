@@ -31,6 +31,9 @@ BLIND_11 = HERE / "cases" / "blind_cases_11.jsonl"  # an eleventh, scored blind 
 # the dev set's 30 scenarios reworded (a) and transplanted to other actors (b) by writers who never saw the engine
 PARA_A = HERE / "cases" / "para_cases_a.jsonl"  # scored blind at 0.89 / 0.40
 PARA_B = HERE / "cases" / "para_cases_b.jsonl"  # scored blind at 0.91 / 0.50
+# two more, written after the a/b round and scored once before any change for them
+PARA_C = HERE / "cases" / "para_cases_c.jsonl"  # news-agency copy, scored blind at 0.65 / 0.65
+PARA_D = HERE / "cases" / "para_cases_d.jsonl"  # other actors, plain-spoken, scored blind at 0.67 / 0.40
 OWN_3 = HERE / "cases" / "own_cases_3.jsonl"  # written for the generalisation round, in four batches
 
 
@@ -117,6 +120,11 @@ BLIND_FLOORS = [
     # is the state stayed in ("will stay shut"), "willing to consider" hedges: 0.94 / 0.80 and 1.00 / 0.75
     pytest.param(PARA_A, 30, 0.90, 0.80, id="para-a"),
     pytest.param(PARA_B, 30, 0.95, 0.75, id="para-b"),
+    # c and d: first runs 0.65 / 0.65 and 0.67 / 0.40 (the engine from the start of the session: 0.63 / 0.50
+    # and 0.70 / 0.35); then questions asked at a press conference, a one-word reply, "so long as" as a
+    # condition, a ladder rung only for a clearly hostile act: 0.81 / 0.65 and 0.73 / 0.40
+    pytest.param(PARA_C, 30, 0.80, 0.65, id="para-c"),
+    pytest.param(PARA_D, 30, 0.70, 0.40, id="para-d"),
 ]
 
 

@@ -327,13 +327,19 @@ class Detector:
 
         "We will take corresponding countermeasures", then "missile brigades will be stationed on
         the border": the first hostile claim on a topic is measured against the actor's latest
-        hostile stance on the other topics of its family (``family`` in the topic pack), by the
-        rules of an escalation on one topic. Never a contradiction: the topics differ. A stance
+        hostile stance on the other topics of its family (``family`` in the topic pack), by the rules of
+        an escalation on one topic; across topics the claim must also be clearly hostile (a threshold
+        below the escalation floor). Never a contradiction: the topics differ. A stance
         about another state than the claim's does not count.
         """
         topic, _, state = key.partition(SEPARATOR)
         family = self._families.get(topic.partition(":")[0])
-        if family is None or claim["modality"] is Modality.HEDGED or claim["intensity"] >= 0:
+        # across topics only a clearly hostile act counts: a threshold below the escalation floor
+        if (
+            family is None
+            or claim["modality"] is Modality.HEDGED
+            or claim["intensity"] > cfg["escalation_floor"] - cfg["escalation_threshold"]
+        ):
             return None
         latest: TopicStance | None = None
         when = None

@@ -1348,8 +1348,8 @@ impl PyFold {
         Ok(name)
     }
 
-    /// `Detector._warning`: the latest hostile stance of the claim's family (not about another
-    /// state than the claim's) that the claim hardens, its fields, and why.
+    /// `Detector._warning`: the latest hostile stance of the claim's family, not about another state
+    /// than the claim's, that the claim (clearly hostile) hardens; its fields, and why.
     #[allow(clippy::type_complexity)]
     fn warning<'py>(
         &self,
@@ -1360,7 +1360,10 @@ impl PyFold {
         let py = topics.py();
         let n = &self.names;
         let Some(family) = self.family_of(key) else { return Ok(None) };
-        if claim.modality == Modality::Hedged || claim.intensity >= 0.0 {
+        // across topics only a clearly hostile act counts: a threshold below the escalation floor
+        if claim.modality == Modality::Hedged
+            || claim.intensity > self.cfg.escalation_floor - self.cfg.escalation_threshold
+        {
             return Ok(None);
         }
         let state = key.split_once('@').map(|(_, s)| s);
