@@ -122,9 +122,11 @@ BLIND_FLOORS = [
     pytest.param(PARA_B, 30, 0.95, 0.75, id="para-b"),
     # c and d: first runs 0.65 / 0.65 and 0.67 / 0.40 (the engine from the start of the session: 0.63 / 0.50
     # and 0.70 / 0.35); then questions asked at a press conference, a one-word reply, "so long as" as a
-    # condition, a ladder rung only for a clearly hostile act: 0.81 / 0.65 and 0.73 / 0.40
+    # condition, a ladder rung only for a clearly hostile act: 0.81 / 0.65 and 0.73 / 0.40; armed groups'
+    # names hide their words, reciprocal duties as countermeasures, dependable suppliers, war aims on the
+    # force ladder: 0.81 / 0.65 and 0.77 / 0.50
     pytest.param(PARA_C, 30, 0.80, 0.65, id="para-c"),
-    pytest.param(PARA_D, 30, 0.70, 0.40, id="para-d"),
+    pytest.param(PARA_D, 30, 0.75, 0.50, id="para-d"),
 ]
 
 
