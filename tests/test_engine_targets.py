@@ -124,8 +124,9 @@ BLIND_FLOORS = [
     # and 0.70 / 0.35); then questions asked at a press conference, a one-word reply, "so long as" as a
     # condition, a ladder rung only for a clearly hostile act: 0.81 / 0.65 and 0.73 / 0.40; armed groups'
     # names hide their words, reciprocal duties as countermeasures, dependable suppliers, war aims on the
-    # force ladder: 0.81 / 0.65 and 0.77 / 0.50
-    pytest.param(PARA_C, 30, 0.80, 0.65, id="para-c"),
+    # force ladder: 0.81 / 0.65 and 0.77 / 0.50; the answer after "asked about X," read as the speaker's
+    # own, "while" as a subordinator: 0.82 / 0.70 and 0.77 / 0.50
+    pytest.param(PARA_C, 30, 0.80, 0.70, id="para-c"),
     pytest.param(PARA_D, 30, 0.75, 0.50, id="para-d"),
 ]
 
@@ -173,6 +174,21 @@ _RED_LINE = [
     "Israel will not accept continued fire on its northern communities, and we are prepared for every scenario.",
     "All options remain on the table.",
 ]
+
+
+# "Asked about X, the spokesman said Y": the question is someone else's words, the answer the speaker's own
+_ANSWERED = [
+    ("Asked about the planned drills, the chief cabinet secretary said they will go ahead as scheduled.",
+     "military_exercises", "pro"),
+    ("Asked about the latest sanctions package, the spokesman said Moscow would respond with countermeasures.",
+     "retaliation", "pro"),
+]
+
+
+@pytest.mark.parametrize(("text", "topic", "polarity"), _ANSWERED)
+def test_the_answer_after_a_question_is_the_speakers_own(text: str, topic: str, polarity: str) -> None:
+    claims = RuleAnalyzer().analyze(text, speaker="spokesperson").claims
+    assert (topic, polarity) in [(c.topic, c.polarity.value) for c in claims]
 
 
 @pytest.mark.parametrize("text", _RED_LINE)

@@ -511,6 +511,8 @@ struct Raw<'c> {
     neg_cues: Vec<String>,
     mod_cues: Vec<String>,
     magnitude: Option<f64>,
+    /// where its stance words start (its first vote; `pos` when it has none)
+    at: usize,
 }
 
 impl Raw<'_> {
@@ -629,13 +631,20 @@ fn read_sentence<'c>(
     // -- attribution frame: which span is someone else's words, and is it dismissed?
     let mut region: Option<(usize, usize)> = None;
     let mut flip_cue = String::new();
+    let asked = hits.iter().any(|h| h.role == Role::Question);
     if let Some(q) = hits.iter().find(|h| h.role == Role::Question) {
         let answer = pattern::answer(low).map_or("", |a| a.trim_matches([' ', ',']));
         if core.answers_no.contains(answer) {
             region = Some((q.start, s1));
             flip_cue = format!("{} -> {}", q.text, answer);
         } else if !core.answers_yes.contains(answer) {
-            region = Some((q.start, s1));
+            // "asked about the drills, the spokesman said they will go ahead": the question is
+            // someone else's words; after the comma that closes it comes the answer, the speaker's own
+            let end = hits
+                .iter()
+                .find(|h| h.start >= q.end && matches!(h.role, Role::Comma | Role::Bound))
+                .map_or(s1, |h| h.start);
+            region = Some((q.start, end));
         }
     } else {
         let muted;
@@ -798,8 +807,11 @@ fn read_sentence<'c>(
             );
             any_votes = any_votes || voted;
             for mut raw in made {
+                // a claim answering a question stands where its stance words are ("asked about the
+                // drills, he said they will go ahead"); one inside a report, where it starts
+                let at = if asked { raw.at } else { raw.pos };
                 if let Some((a, b)) = region {
-                    if a <= raw.pos && raw.pos < b {
+                    if a <= at && at < b {
                         if flip_cue.is_empty() {
                             out.undecided.push(format!("reported speech of others: {}", spec(core, raw.topic).id));
                             continue;
@@ -870,6 +882,7 @@ fn read_sentence<'c>(
                 neg_cues: Vec::new(),
                 mod_cues: Vec::new(),
                 magnitude: None,
+                at: 0,
             });
         }
     }
@@ -1588,6 +1601,7 @@ fn claims<'c, 'h>(
             .map(|(_, h)| h.start)
             .chain(cue_pos.of(topic))
             .fold(if carried { seg.start } else { FAR }, usize::min);
+        let at = votes.iter().map(|(_, h)| h.start).min().unwrap_or(pos);
         out.push(Raw {
             key,
             topic,
@@ -1602,6 +1616,7 @@ fn claims<'c, 'h>(
             neg_cues: dedupe(&neg_used),
             mod_cues: hedges.iter().chain(&condcues).map(|&s| s.to_owned()).collect(),
             magnitude,
+            at,
         });
     }
     (out, voted)

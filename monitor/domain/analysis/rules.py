@@ -137,6 +137,7 @@ _INVERSIONS = ("should ", "were ", "had ")
 _EVAL_NEG_SPAN = 20  # characters before a post-posed judgement where a negator still turns it
 _BARE_CONFIDENCE = 0.4  # below the least confidence of a stance a reversal is alerted on
 _WARN_VERBS = _words("warn warns warned warning")
+_CLOSES_QUESTION = frozenset((COMMA, BOUND))  # the end of a question's clause ("asked about X, he said ...")
 # red lines drawn without naming the act or the topic ("will not tolerate", "all options are on the
 # table"): in a sentence naming no topic, a warning of retaliation, as "we warn" is
 _RED_LINES = frozenset((
@@ -201,6 +202,7 @@ class _Raw:
     neg_cues: list[str]
     mod_cues: list[str]
     magnitude: float | None
+    at: int = -1  # where its stance words start (its first vote; pos when it has none)
 
 
 _Done = tuple[tuple[Claim, ...], tuple[Relation, ...], tuple[str, ...], tuple[str, ...]]
@@ -464,13 +466,17 @@ class RuleAnalyzer:
         region: tuple[int, int] | None = None
         flip_cue = ""
         qhit = next((h for h in hits if h.role == QUESTION), None)
+        asked = qhit is not None
         if qhit is not None:
             m = _ANSWER.search(low[s0:s1])
             answer = m.group(1).strip(" ,") if m else ""
             if answer in self._answers_no:
                 region, flip_cue = (qhit.start, s1), f"{qhit.text} -> {answer}"
             elif answer not in self._answers_yes:
-                region = (qhit.start, s1)
+                # "asked about the drills, the spokesman said they will go ahead": the question is
+                # someone else's words; after the comma that closes it comes the answer, the speaker's own
+                end = next((h.start for h in hits if h.start >= qhit.end and h.role in _CLOSES_QUESTION), s1)
+                region = (qhit.start, end)
         else:
             region, flip_cue, muted = self._report_frame(hits, s0, s1, cased, speaker_parts)
             if muted is not None:
@@ -572,7 +578,10 @@ class RuleAnalyzer:
                 )
                 any_votes = any_votes or voted
                 for raw in made:
-                    if region is not None and region[0] <= raw.pos < region[1]:
+                    # a claim answering a question stands where its stance words are ("asked about the
+                    # drills, he said they will go ahead"); one inside a report, where it starts
+                    where = raw.at if asked and raw.at >= 0 else raw.pos
+                    if region is not None and region[0] <= where < region[1]:
                         if not flip_cue:
                             undecided.append(f"reported speech of others: {raw.topic}")
                             continue
@@ -1016,12 +1025,13 @@ class RuleAnalyzer:
             elif min_threat <= -5:
                 category = "warning"
             pos = min([h.start for _, h in votes] + cue_pos.get(topic, []) + [seg.start if carried else 10**9])
+            at = min(h.start for _, h in votes) if votes else pos
             out.append(
                 _Raw(
                     key=key, topic=topic, pol=pol, explicit=explicit, confidence=round(confidence, 3),
                     intensity=value, modality=modality, category=category, pos=pos, sentence=sentence,
                     cues=_dedupe(cues + threat_cues + amp_cues), neg_cues=_dedupe(neg_used),
-                    mod_cues=list(mod_cues), magnitude=magnitude,
+                    mod_cues=list(mod_cues), magnitude=magnitude, at=at,
                 )
             )
         return out, voted
