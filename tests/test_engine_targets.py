@@ -118,7 +118,9 @@ BLIND_FLOORS = [
     # with someone, halting the fighting, refusals judged unthinkable or leading nowhere, accepting an
     # occupation as a surrender of a claim, a question declared closed: 0.94 / 0.75 and 1.00 / 0.75; staying
     # is the state stayed in ("will stay shut"), "willing to consider" hedges: 0.94 / 0.80 and 1.00 / 0.75
-    pytest.param(PARA_A, 30, 0.90, 0.80, id="para-a"),
+    # a question the next sentence answers "no" is denied, another party's seizure no threat of ours:
+    # a 1.00 / 0.80, c 0.88 / 0.70, d 0.83 / 0.50
+    pytest.param(PARA_A, 30, 0.95, 0.80, id="para-a"),
     pytest.param(PARA_B, 30, 0.95, 0.75, id="para-b"),
     # c and d: first runs 0.65 / 0.65 and 0.67 / 0.40 (the engine from the start of the session: 0.63 / 0.50
     # and 0.70 / 0.35); then questions asked at a press conference, a one-word reply, "so long as" as a
@@ -126,8 +128,8 @@ BLIND_FLOORS = [
     # names hide their words, reciprocal duties as countermeasures, dependable suppliers, war aims on the
     # force ladder: 0.81 / 0.65 and 0.77 / 0.50; the answer after "asked about X," read as the speaker's
     # own, "while" as a subordinator: 0.82 / 0.70 and 0.77 / 0.50
-    pytest.param(PARA_C, 30, 0.80, 0.70, id="para-c"),
-    pytest.param(PARA_D, 30, 0.75, 0.50, id="para-d"),
+    pytest.param(PARA_C, 30, 0.85, 0.70, id="para-c"),
+    pytest.param(PARA_D, 30, 0.80, 0.50, id="para-d"),
 ]
 
 
@@ -183,6 +185,20 @@ _ANSWERED = [
     ("Asked about the latest sanctions package, the spokesman said Moscow would respond with countermeasures.",
      "retaliation", "pro"),
 ]
+
+
+# a question the next sentence answers "no" denies what it asks about
+_RHETORICAL = [
+    ("When did the commander ever say our objectives were shifting? Never.", "war_aims", "pro"),
+    ("Who in Kyiv ever suggested surrendering the peninsula? No one, the adviser said.", "territorial_claims", "pro"),
+]
+
+
+@pytest.mark.parametrize(("text", "topic", "polarity"), _RHETORICAL)
+def test_a_question_answered_no_is_denied(text: str, topic: str, polarity: str) -> None:
+    for analyzer in (RuleAnalyzer(), RuleAnalyzer(native=False)):
+        claims = analyzer.analyze(text, speaker="spokesperson").claims
+        assert [(c.topic, c.polarity.value) for c in claims] == [(topic, polarity)]
 
 
 @pytest.mark.parametrize(("text", "topic", "polarity"), _ANSWERED)

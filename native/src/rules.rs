@@ -538,6 +538,18 @@ impl Raw<'_> {
 
 // -- the analysis ------------------------------------------------------------------------------
 
+/// `_RHETORICAL_NO` matched where a question ends: the "no" the next sentence answers it with
+/// ("When did he ever say the goals were changing? Never."), or "".
+fn rhetorical_no(rest: &str) -> &'static str {
+    let rest = rest.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c', '"', '\'']);
+    for word in ["no one", "nobody", "never", "none", "not", "no"] {
+        if rest.starts_with(word) && !rest[word.len()..].starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+            return word;
+        }
+    }
+    ""
+}
+
 /// `RuleAnalyzer.analyze(text, speaker=...)` without its sentence cache (which changes speed, not
 /// output); `speaker_parts` is the speaker's words as Python computed them.
 pub fn analyze(core: &Core, text: &str, speaker_parts: &HashSet<String>) -> AnalysisOut {
@@ -555,7 +567,8 @@ pub fn analyze(core: &Core, text: &str, speaker_parts: &HashSet<String>) -> Anal
         if pattern::particle_hint(s_low) {
             hits = phrasal(core, hits, s_low);
         }
-        let cued = read_sentence(core, &hits, s_cased, s_low, &carry, speaker_parts, &mut out);
+        let denied = if rstrip(s_low).ends_with('?') { rhetorical_no(&low[s1..]) } else { "" };
+        let cued = read_sentence(core, &hits, s_cased, s_low, &carry, speaker_parts, denied, &mut out);
         if !cued.is_empty() {
             carry = cued;
         }
@@ -609,6 +622,7 @@ fn phrasal(core: &Core, hits: Vec<Hit>, low: &str) -> Vec<Hit> {
 
 /// `_sentence`: the claims, relations and notes of one sentence; returns the keys it names (the
 /// topics a following sentence without its own inherits).
+#[allow(clippy::too_many_arguments)]
 fn read_sentence<'c>(
     core: &'c Core,
     hits: &[Hit],
@@ -616,6 +630,7 @@ fn read_sentence<'c>(
     low: &str,
     carry: &[Key<'c>],
     speaker_parts: &HashSet<String>,
+    denied: &str,
     out: &mut AnalysisOut,
 ) -> Vec<Key<'c>> {
     if !hits.iter().any(|h| h.roles.meets(CLAIM_ROLES)) {
@@ -632,7 +647,11 @@ fn read_sentence<'c>(
     let mut region: Option<(usize, usize)> = None;
     let mut flip_cue = String::new();
     let asked = hits.iter().any(|h| h.role == Role::Question);
-    if let Some(q) = hits.iter().find(|h| h.role == Role::Question) {
+    if !denied.is_empty() {
+        // a question the next sentence answers "no": "Who ever suggested surrendering it? No one."
+        region = Some((0, s1));
+        flip_cue = format!("? -> {denied}");
+    } else if let Some(q) = hits.iter().find(|h| h.role == Role::Question) {
         let answer = pattern::answer(low).map_or("", |a| a.trim_matches([' ', ',']));
         if core.answers_no.contains(answer) {
             region = Some((q.start, s1));

@@ -134,6 +134,9 @@ _PARTICLE_HINT = re.compile(r" (?:o(?:ut|ff|ver)|back|down|home|up|aside)\b")
 _WORD = re.compile(r"[a-z0-9'-]+")
 _SPACES_AND_WORDS = re.compile(r"[a-z0-9'\- ]*")
 _INVERSIONS = ("should ", "were ", "had ")
+# a question answered "no" by the sentence after it ("When did he ever say the goals were changing?
+# Never."): the question's content is denied
+_RHETORICAL_NO = re.compile(r"""[\s"']*(no one|nobody|never|none|not|no)(?![a-z0-9])""")
 _EVAL_NEG_SPAN = 20  # characters before a post-posed judgement where a negator still turns it
 _BARE_CONFIDENCE = 0.4  # below the least confidence of a stance a reversal is alerted on
 _WARN_VERBS = _words("warn warns warned warning")
@@ -286,7 +289,7 @@ class RuleAnalyzer:
         built from these rules, ``False`` never, ``True`` requires it."""
         self.pack = pack if pack is not None else builtin_pack()
         self._cache_size = sentence_cache
-        self._cache: dict[tuple[str, tuple[str, ...], frozenset[str]], _Done] | None = (
+        self._cache: dict[tuple[str, tuple[str, ...], frozenset[str], str], _Done] | None = (
             {} if sentence_cache > 0 else None
         )
         self._topics: dict[str, TopicSpec] = self.pack.by_id()
@@ -416,7 +419,10 @@ class RuleAnalyzer:
         for s0, s1 in sentences(cased):
             # A sentence reads the same wherever it appears, given the topics carried into it
             # and the speaker: its result is cached (bounded), which changes speed, not output.
-            key = (low[s0:s1], carry, speaker_parts)
+            denied = ""
+            if low[s0:s1].rstrip().endswith("?") and (m := _RHETORICAL_NO.match(low, s1)) is not None:
+                denied = m.group(1)
+            key = (low[s0:s1], carry, speaker_parts, denied)
             done = cache.get(key) if cache is not None else None
             if done is None:
                 s_cased, s_low = cased[s0:s1], low[s0:s1]
@@ -429,7 +435,9 @@ class RuleAnalyzer:
                     hits.insert(0, Hit(0, s_low.index(" "), s_low[: s_low.index(" ")], (Meaning(COND),)))
                 if _PARTICLE_HINT.search(s_low):
                     hits = self._phrasal(hits, s_low)
-                cued = self._sentence(hits, 0, s1 - s0, s_cased, s_low, carry, speaker_parts, raws, rels, und)
+                cued = self._sentence(
+                    hits, 0, s1 - s0, s_cased, s_low, carry, speaker_parts, raws, rels, und, denied
+                )
                 done = (tuple(_to_claim(r) for r in raws), tuple(rels), tuple(und), cued)
                 if cache is not None:
                     if len(cache) >= self._cache_size:
@@ -456,6 +464,7 @@ class RuleAnalyzer:
         raws: list[_Raw],
         relations: list[Relation],
         undecided: list[str],
+        denied: str = "",
     ) -> tuple[str, ...]:
         if not any(h.roles & _CLAIM_ROLES for h in hits):
             # Without topic cues, stance, continuity or threat words a sentence can make no claim,
@@ -467,7 +476,10 @@ class RuleAnalyzer:
         flip_cue = ""
         qhit = next((h for h in hits if h.role == QUESTION), None)
         asked = qhit is not None
-        if qhit is not None:
+        if denied:
+            # a question the next sentence answers "no": "Who ever suggested surrendering it? No one."
+            region, flip_cue = (s0, s1), f"? -> {denied}"
+        elif qhit is not None:
             m = _ANSWER.search(low[s0:s1])
             answer = m.group(1).strip(" ,") if m else ""
             if answer in self._answers_no:
