@@ -119,16 +119,17 @@ BLIND_FLOORS = [
     # occupation as a surrender of a claim, a question declared closed: 0.94 / 0.75 and 1.00 / 0.75; staying
     # is the state stayed in ("will stay shut"), "willing to consider" hedges: 0.94 / 0.80 and 1.00 / 0.75
     # a question the next sentence answers "no" is denied, another party's seizure no threat of ours:
-    # a 1.00 / 0.80, c 0.88 / 0.70, d 0.83 / 0.50
-    pytest.param(PARA_A, 30, 0.95, 0.80, id="para-a"),
-    pytest.param(PARA_B, 30, 0.95, 0.75, id="para-b"),
+    # a 1.00 / 0.80, c 0.88 / 0.70, d 0.83 / 0.50; "the whole of" a country claimed, a joint assault by
+    # both, a nuclear response: a 1.00 / 0.90, b 1.00 / 0.80, c 0.88 / 0.75
+    pytest.param(PARA_A, 30, 0.95, 0.90, id="para-a"),
+    pytest.param(PARA_B, 30, 0.95, 0.80, id="para-b"),
     # c and d: first runs 0.65 / 0.65 and 0.67 / 0.40 (the engine from the start of the session: 0.63 / 0.50
     # and 0.70 / 0.35); then questions asked at a press conference, a one-word reply, "so long as" as a
     # condition, a ladder rung only for a clearly hostile act: 0.81 / 0.65 and 0.73 / 0.40; armed groups'
     # names hide their words, reciprocal duties as countermeasures, dependable suppliers, war aims on the
     # force ladder: 0.81 / 0.65 and 0.77 / 0.50; the answer after "asked about X," read as the speaker's
     # own, "while" as a subordinator: 0.82 / 0.70 and 0.77 / 0.50
-    pytest.param(PARA_C, 30, 0.85, 0.70, id="para-c"),
+    pytest.param(PARA_C, 30, 0.85, 0.75, id="para-c"),
     pytest.param(PARA_D, 30, 0.80, 0.50, id="para-d"),
 ]
 
