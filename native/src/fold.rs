@@ -1273,19 +1273,28 @@ impl PyFold {
                 continue;
             }
             let sd = generic_get(&s, n.dict.bind(py))?.cast_into::<PyDict>()?;
-            let basis = item(&sd, &n.basis)?;
-            let bd = generic_get(&basis, n.dict.bind(py))?.cast_into::<PyDict>()?;
-            let at = item(&bd, &n.published_at)?;
-            let newer = match &when {
-                None => true,
-                Some(w) => at.gt(w)?,
-            };
-            if latest.is_none() || newer {
+            if self.later(&sd, &mut when)? {
                 latest = Some(s);
-                when = Some(at);
             }
         }
         Ok(latest)
+    }
+
+    /// Whether the stance whose fields are `sd` was published after `when` (always, when `when` is
+    /// None; on a tie the first stays, as `max()` picks); if so its date goes to `when`.
+    fn later<'py>(&self, sd: &Bound<'py, PyDict>, when: &mut Option<Bound<'py, PyAny>>) -> Result<bool, Fallback> {
+        let n = &self.names;
+        let basis = item(sd, &n.basis)?;
+        let bd = generic_get(&basis, n.dict.bind(sd.py()))?.cast_into::<PyDict>()?;
+        let at = item(&bd, &n.published_at)?;
+        let newer = match when.as_ref() {
+            None => true,
+            Some(w) => at.gt(w)?,
+        };
+        if newer {
+            *when = Some(at);
+        }
+        Ok(newer)
     }
 
     /// `Detector._whole`: a sub-topic (a weapon system) with no stance yet meets a refusal of its
@@ -1384,16 +1393,8 @@ impl PyFold {
             if item(&sd, &n.intensity)?.extract::<f64>()? >= 0.0 {
                 continue;
             }
-            let basis = item(&sd, &n.basis)?;
-            let bd = generic_get(&basis, n.dict.bind(py))?.cast_into::<PyDict>()?;
-            let at = item(&bd, &n.published_at)?;
-            let newer = match &when {
-                None => true,
-                Some(w) => at.gt(w)?,
-            };
-            if latest.is_none() || newer {
+            if self.later(&sd, &mut when)? {
                 latest = Some((s, sd));
-                when = Some(at);
             }
         }
         let Some((prior, p)) = latest else { return Ok(None) };
