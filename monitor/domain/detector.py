@@ -9,6 +9,7 @@ the topic pack is read once, when the detector is built.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from hashlib import sha256
 from importlib import resources
@@ -339,21 +340,21 @@ class Detector:
             family is None
             or claim["modality"] is Modality.HEDGED
             or claim["intensity"] > cfg["escalation_floor"] - cfg["escalation_threshold"]
+            or claim["confidence"] < cfg["escalation_min_confidence"]
         ):
             return None
-        latest: TopicStance | None = None
-        when = None
-        for k, s in topics.items():
+        families = self._families
+
+        def rung(k: str, s: TopicStance) -> bool:
             head, _, other = k.partition(SEPARATOR)
-            if self._families.get(head.partition(":")[0]) != family or (state and other and other != state):
-                continue
-            d = s.__dict__
-            if d["intensity"] >= 0:
-                continue
-            at = d["basis"].__dict__["published_at"]
-            if latest is None or at > when:  # the first of the latest, as max() picks
-                latest, when = s, at
-        if latest is None or claim["confidence"] < cfg["escalation_min_confidence"]:
+            return (
+                families.get(head.partition(":")[0]) == family
+                and not (state and other and other != state)
+                and s.__dict__["intensity"] < 0
+            )
+
+        latest = _latest(s for k, s in topics.items() if rung(k, s))
+        if latest is None:
             return None
         reason = _escalation(latest.__dict__, claim, cfg)
         if not reason:
@@ -532,17 +533,21 @@ def _seen_key(text: str) -> str:
     return sha256(len(data).to_bytes(4, "big") + data).hexdigest()[:16]
 
 
+def _latest(stances: Iterable[TopicStance]) -> TopicStance | None:
+    """The latest of ``stances`` by the date of its basis, the first of the latest on a tie (as max() picks)."""
+    latest: TopicStance | None = None
+    when = None
+    for s in stances:
+        at = s.__dict__["basis"].__dict__["published_at"]
+        if latest is None or at > when:
+            latest, when = s, at
+    return latest
+
+
 def _latest_about_a_state(topics: dict[str, TopicStance], key: str) -> TopicStance | None:
     """The latest stance on ``key`` about any state (``key@state``), the first of the latest on a tie."""
     prefix = key + SEPARATOR
-    latest: TopicStance | None = None
-    when = None
-    for k, s in topics.items():
-        if k.startswith(prefix):
-            at = s.__dict__["basis"].__dict__["published_at"]
-            if latest is None or at > when:  # the first of the latest, as max() picks
-                latest, when = s, at
-    return latest
+    return _latest(s for k, s in topics.items() if k.startswith(prefix))
 
 
 def _verb(polarity: Polarity, *, present: bool = False) -> str:

@@ -1323,38 +1323,40 @@ impl PyFold {
         Ok(refusal.then_some(found))
     }
 
-    /// The family of the topic a stance key names (`Detector._families` of its topic id).
-    fn family_of(&self, key: &str) -> Option<usize> {
+    /// The topic a stance key (`topic[:system][@state]`) names, and the key without its state.
+    fn topic_of<'k>(&self, key: &'k str) -> Option<(&TopicInfo, &'k str)> {
         let head = key.split_once('@').map_or(key, |(h, _)| h);
         let topic = head.split_once(':').map_or(head, |(t, _)| t);
         let id = *self.core().topic_index.get(topic)?;
-        self.topics.get(id as usize).and_then(|t| t.family)
+        Some((self.topics.get(id as usize)?, head))
     }
 
-    /// `Detector._topic_name(key)`: the topic's name, its system, and the state's display name.
-    fn key_name(&self, key: &str) -> Result<String, Fallback> {
-        let (head, state) = match key.split_once('@') {
-            Some((h, s)) => (h, Some(s)),
-            None => (key, None),
-        };
-        let (topic, obj) = match head.split_once(':') {
-            Some((t, o)) => (t, Some(o)),
-            None => (head, None),
-        };
-        let id = *self.core().topic_index.get(topic).ok_or(Fallback)?;
-        let info = self.topics.get(id as usize).ok_or(Fallback)?;
-        let mut name = match obj {
-            Some(obj) => format!("{} ({})", info.name, obj.replace('_', " ")),
+    /// The family of the topic a stance key names (`Detector._families` of its topic id).
+    fn family_of(&self, key: &str) -> Option<usize> {
+        self.topic_of(key).and_then(|(t, _)| t.family)
+    }
+
+    /// `Detector._topic_name(key)` for a key whose topic is `info` and whose part before the state is
+    /// `head`: the topic's name, its system, and the state's display name.
+    fn named(&self, info: &TopicInfo, head: &str, key: &str) -> String {
+        let mut name = match head.split_once(':') {
+            Some((_, obj)) => format!("{} ({})", info.name, obj.replace('_', " ")),
             None => info.name.clone(),
         };
-        if let Some(state) = state {
+        if let Some((_, state)) = key.split_once('@') {
             name.push_str(", ");
             match self.gazetteer.ids.iter().position(|id| id == state) {
                 Some(k) => name.push_str(&self.gazetteer.display[k]),
                 None => name.push_str(state),
             }
         }
-        Ok(name)
+        name
+    }
+
+    /// `Detector._topic_name(key)` for a key stored in a state (its topic looked up).
+    fn key_name(&self, key: &str) -> Result<String, Fallback> {
+        let (info, head) = self.topic_of(key).ok_or(Fallback)?;
+        Ok(self.named(info, head, key))
     }
 
     /// `Detector._warning`: the latest hostile stance of the claim's family, not about another state
@@ -1372,6 +1374,7 @@ impl PyFold {
         // across topics only a clearly hostile act counts: a threshold below the escalation floor
         if claim.modality == Modality::Hedged
             || claim.intensity > self.cfg.escalation_floor - self.cfg.escalation_threshold
+            || claim.confidence < self.cfg.escalation_min_confidence
         {
             return Ok(None);
         }
@@ -1398,9 +1401,6 @@ impl PyFold {
             }
         }
         let Some((prior, p)) = latest else { return Ok(None) };
-        if claim.confidence < self.cfg.escalation_min_confidence {
-            return Ok(None);
-        }
         let facts = self.prior_of(py, &p)?;
         let Some(reason) = self.escalation(&p, &facts, claim)? else { return Ok(None) };
         let topic = item(&p, &n.topic)?;
@@ -1479,19 +1479,7 @@ impl PyFold {
 
     /// `Detector._topic_name(key)`.
     fn topic_name(&self, claim: &RawClaim, key: &str) -> String {
-        let info = &self.topics[claim.topic as usize];
-        let mut name = match claim.key.split_once(':') {
-            Some((_, obj)) => format!("{} ({})", info.name, obj.replace('_', " ")),
-            None => info.name.clone(),
-        };
-        if let Some((_, state)) = key.split_once('@') {
-            name.push_str(", ");
-            match self.gazetteer.ids.iter().position(|id| id == state) {
-                Some(k) => name.push_str(&self.gazetteer.display[k]),
-                None => name.push_str(state),
-            }
-        }
-        name
+        self.named(&self.topics[claim.topic as usize], &claim.key, key)
     }
 
     /// `Detector._alert` up to building it: name, severity, confidence, explanation.

@@ -297,19 +297,20 @@ impl Lexicon {
                 let tok = word(i);
                 if let Some(found) = self.punct(tok) {
                     out.push(found.hit(start, end, tok));
-                } else if tok.as_bytes()[0].is_ascii_digit() && i + 1 < n && matches!(word(i + 1), "%" | "percent") {
-                    // "5 %", "12 percent": a percentage (a number Python's float() cannot read is no hit)
-                    if let Some(value) = py_float(tok) {
+                } else if tok.as_bytes()[0].is_ascii_digit() {
+                    // "5 %", "12 percent", "34 per cent": a percentage (a number Python's float() cannot
+                    // read is no hit); `_percent_end`: the sign's last token
+                    let last = if i + 1 < n && matches!(word(i + 1), "%" | "percent") {
+                        Some(i + 1)
+                    } else if i + 2 < n && word(i + 1) == "per" && word(i + 2) == "cent" {
+                        Some(i + 2)
+                    } else {
+                        None
+                    };
+                    if let (Some(last), Some(value)) = (last, py_float(tok)) {
                         let pct = Meaning { role: Role::Pct, topic: None, pol: 0, value, obj: None };
-                        out.push(Found::new(Arc::from([pct])).hit(start, toks[i + 1].end, &format!("{tok}%")));
-                        i += 1;
-                    }
-                } else if tok.as_bytes()[0].is_ascii_digit() && i + 2 < n && word(i + 1) == "per" && word(i + 2) == "cent" {
-                    // "34 per cent"
-                    if let Some(value) = py_float(tok) {
-                        let pct = Meaning { role: Role::Pct, topic: None, pol: 0, value, obj: None };
-                        out.push(Found::new(Arc::from([pct])).hit(start, toks[i + 2].end, &format!("{tok}%")));
-                        i += 2;
+                        out.push(Found::new(Arc::from([pct])).hit(start, toks[last].end, &format!("{tok}%")));
+                        i = last;
                     }
                 }
                 i += 1;

@@ -164,6 +164,16 @@ def _inherit_topic_cues(phrases: dict[str, list[Meaning]]) -> None:
                     meanings.append(m)
 
 
+def _percent_end(toks: list[str], i: int) -> int:
+    """The last token of a percentage sign after the number ``toks[i]`` ("%", "percent", "per cent"), or 0."""
+    n = len(toks)
+    if i + 1 < n and toks[i + 1] in ("%", "percent"):
+        return i + 1
+    if i + 2 < n and toks[i + 1] == "per" and toks[i + 2] == "cent":
+        return i + 2
+    return 0
+
+
 _TOKEN = re.compile(r"\w+n't|\w+|'\w+|[;:,()—–%]")
 _PUNCT: dict[str, str] = {";": BOUND, ":": BOUND, "(": BOUND, ")": BOUND, "—": BOUND, "–": BOUND, ",": COMMA}
 _MEMO_LIMIT = 200_000
@@ -279,16 +289,10 @@ class Lexicon:
                 if punct is not None:
                     m = ms[i]
                     append(Hit(m.start(), m.end(), tok, punct, _PUNCT_ROLES[tok]))
-                elif tok[0].isdigit() and i + 1 < n and (toks[i + 1] == "%" or toks[i + 1] == "percent"):
-                    try:
-                        append(Hit(ms[i].start(), ms[i + 1].end(), tok + "%", (Meaning(PCT, value=float(tok)),)))
-                        i += 1
-                    except ValueError:
-                        pass
-                elif tok[0].isdigit() and i + 2 < n and toks[i + 1] == "per" and toks[i + 2] == "cent":
-                    try:  # "34 per cent"
-                        append(Hit(ms[i].start(), ms[i + 2].end(), tok + "%", (Meaning(PCT, value=float(tok)),)))
-                        i += 2
+                elif tok[0].isdigit() and (last := _percent_end(toks, i)):
+                    try:  # "5 %", "12 percent", "34 per cent"
+                        append(Hit(ms[i].start(), ms[last].end(), tok + "%", (Meaning(PCT, value=float(tok)),)))
+                        i = last
                     except ValueError:
                         pass
                 i += 1
