@@ -29,6 +29,7 @@ class Core:
         answers_no: list[str],
         answers_yes: list[str],
         threat_default: str | None,
+        red_lines: list[str] = ...,
     ) -> None: ...
     @property
     def size(self) -> int: ...

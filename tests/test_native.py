@@ -134,8 +134,8 @@ def test_non_ascii_text_is_refused(core: native.NativeCore) -> None:
 
 
 def test_core_refuses_what_it_cannot_read(monitor_native: ModuleType) -> None:
-    phrases, topics, no, yes, default = native.core_arguments(_analyzer())
-    assert monitor_native.Core(phrases, topics, no, yes, default).size == len(phrases)
+    phrases, topics, no, yes, default, red_lines = native.core_arguments(_analyzer())
+    assert monitor_native.Core(phrases, topics, no, yes, default, red_lines).size == len(phrases)
     with pytest.raises(ValueError, match='"shout"'):
         monitor_native.Core([("loud", [("shout", None, 0, 0.0, None)])], topics, no, yes, default)
     with pytest.raises(ValueError, match='"nowhere"'):

@@ -108,6 +108,7 @@ fn build_core(
     answers_no: Vec<String>,
     answers_yes: Vec<String>,
     threat_default: Option<String>,
+    red_lines: Vec<String>,
 ) -> PyResult<Core> {
     let mut specs = Vec::with_capacity(topics.len());
     let mut topic_index: HashMap<String, TopicId> = HashMap::new();
@@ -171,6 +172,7 @@ fn build_core(
         answers_no: answers_no.into_iter().collect(),
         answers_yes: answers_yes.into_iter().collect(),
         threat_default,
+        red_lines: red_lines.into_iter().collect(),
     })
 }
 
@@ -194,22 +196,25 @@ impl PyCore {
 
 #[pymethods]
 impl PyCore {
-    /// `Core(phrases, topics, answers_no, answers_yes, threat_default)`:
+    /// `Core(phrases, topics, answers_no, answers_yes, threat_default, red_lines=[])`:
     ///
     /// - `phrases`: `[(phrase, [(role, topic, pol, value, obj), ...]), ...]` in insertion order
     ///   (`RuleAnalyzer._lexicon.phrases`);
     /// - `topics`: `[(id, intensity_pro, intensity_contra, threat, threat_explicit, trigger_frame,
     ///   change, percent), ...]` (threat and change are +1/-1, change may be None);
-    /// - `answers_no`, `answers_yes`: the answer lists; `threat_default`: a topic id or None.
+    /// - `answers_no`, `answers_yes`: the answer lists; `threat_default`: a topic id or None;
+    /// - `red_lines`: the threat phrases that warn of retaliation in a sentence naming no topic.
     #[new]
+    #[pyo3(signature = (phrases, topics, answers_no, answers_yes, threat_default, red_lines=Vec::new()))]
     fn new(
         phrases: Vec<(String, Vec<PyMeaning>)>,
         topics: Vec<PyTopic>,
         answers_no: Vec<String>,
         answers_yes: Vec<String>,
         threat_default: Option<String>,
+        red_lines: Vec<String>,
     ) -> PyResult<PyCore> {
-        Ok(PyCore { core: build_core(phrases, topics, answers_no, answers_yes, threat_default)? })
+        Ok(PyCore { core: build_core(phrases, topics, answers_no, answers_yes, threat_default, red_lines)? })
     }
 
     /// Number of phrases compiled.

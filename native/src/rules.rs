@@ -113,35 +113,6 @@ fn is_warn_verb(w: &str) -> bool {
     matches!(w, "warn" | "warns" | "warned" | "warning")
 }
 
-/// `_RED_LINES`: red lines drawn without naming the act or the topic ("will not tolerate")
-fn is_red_line(w: &str) -> bool {
-    matches!(
-        w,
-        "will not tolerate"
-            | "not tolerate"
-            | "will not stand idly by"
-            | "not stand idly by"
-            | "will not go unanswered"
-            | "not go unanswered"
-            | "will not remain indifferent"
-            | "not remain indifferent"
-            | "prepared for every scenario"
-            | "prepared for any scenario"
-            | "ready for any scenario"
-            | "ready for every scenario"
-            | "patience is not unlimited"
-            | "patience has its limits"
-            | "patience has limits"
-            | "patience is running out"
-            | "all options"
-            | "all options are on the table"
-            | "all options remain on the table"
-            | "all options on the table"
-            | "all options remain open"
-            | "every option is on the table"
-    )
-}
-
 /// `_TO_HEADS`: verbs whose infinitive is their object ("going to ease" is no purpose clause)
 fn is_to_head(w: &str) -> bool {
     matches!(
@@ -1173,7 +1144,8 @@ fn implied_threat_topic(
     }
     // a conditional act of force, or an explicit warning to someone ("we warn the enemy"), or a red
     // line drawn ("we will not tolerate this")
-    let warned = topics.is_empty() && threats.iter().any(|(h, _)| is_warn_verb(&h.text) || is_red_line(&h.text));
+    let warned =
+        topics.is_empty() && threats.iter().any(|(h, _)| is_warn_verb(&h.text) || core.red_lines.contains(&h.text));
     // an act of force threatened outright that names no topic is a threat of retaliation too
     let acts = least(threats) <= THREAT_ACT;
     if !warned && !acts {

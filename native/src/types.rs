@@ -251,6 +251,8 @@ pub struct Core {
     pub objects: Vec<String>,
     pub answers_no: HashSet<String>,
     pub answers_yes: HashSet<String>,
+    /// `RuleAnalyzer._red_lines`: threat phrases that warn of retaliation in a sentence naming no topic
+    pub red_lines: HashSet<String>,
     /// `RuleAnalyzer._threat_default`
     pub threat_default: Option<TopicId>,
 }

@@ -77,7 +77,7 @@ def _sign(p: Polarity) -> int:
 
 def core_arguments(
     analyzer: RuleAnalyzer,
-) -> tuple[list[tuple[str, list[NativeMeaning]]], list[NativeTopic], list[str], list[str], str | None]:
+) -> tuple[list[tuple[str, list[NativeMeaning]]], list[NativeTopic], list[str], list[str], str | None, list[str]]:
     """The arguments of ``monitor_native.Core`` for what ``analyzer`` compiled."""
     phrases = [
         (phrase, [(m.role, m.topic, m.pol, float(m.value), m.obj) for m in meanings])
@@ -102,6 +102,7 @@ def core_arguments(
         sorted(analyzer._answers_no),
         sorted(analyzer._answers_yes),
         analyzer._threat_default,
+        sorted(analyzer._red_lines),
     )
 
 

@@ -141,16 +141,6 @@ _EVAL_NEG_SPAN = 20  # characters before a post-posed judgement where a negator 
 _BARE_CONFIDENCE = 0.4  # below the least confidence of a stance a reversal is alerted on
 _WARN_VERBS = _words("warn warns warned warning")
 _CLOSES_QUESTION = frozenset((COMMA, BOUND))  # the end of a question's clause ("asked about X, he said ...")
-# red lines drawn without naming the act or the topic ("will not tolerate", "all options are on the
-# table"): in a sentence naming no topic, a warning of retaliation, as "we warn" is
-_RED_LINES = frozenset((
-    "will not tolerate", "not tolerate", "will not stand idly by", "not stand idly by", "will not go unanswered",
-    "not go unanswered", "will not remain indifferent", "not remain indifferent", "prepared for every scenario",
-    "prepared for any scenario", "ready for any scenario", "ready for every scenario", "patience is not unlimited",
-    "patience has its limits", "patience has limits", "patience is running out", "all options",
-    "all options are on the table", "all options remain on the table", "all options on the table",
-    "all options remain open", "every option is on the table",
-))
 _WARN_SPAN = 40  # characters between "warn" and the "against" that names what is warned against
 _FORCE_NOUN = frozenset((THREAT, CUE))
 _NOT_NOUN = frozenset((STANCE, NEG, BOUND, COMMA, COND, SUB, THREAT))  # a noun phrase ends here
@@ -299,6 +289,7 @@ class RuleAnalyzer:
         data = _load_lexicon_data()
         self._answers_no = frozenset(data["answers_no"])
         self._answers_yes = frozenset(data["answers_yes"])
+        self._red_lines = frozenset(data["red_lines"])
         b = _InflectingBuilder()
         b.add_all(data["negators"], Meaning(NEG))
         b.add_all(data["cancel"], Meaning(CANCEL))
@@ -317,6 +308,7 @@ class RuleAnalyzer:
         b.add_all(data["boundaries"], Meaning(BOUND))
         b.add_weighted(data["amplifiers"], AMP)
         b.add_weighted(data["threats"], THREAT)
+        b.add_weighted(data["red_lines"], THREAT)
         b.add_all(data["report_nouns"], Meaning(REPORT_NOUN))
         b.add_all(data["other_sources"], Meaning(OTHER_SOURCE))
         b.add_all(data["report_verbs"], Meaning(REPORT_VERB))
@@ -1061,7 +1053,7 @@ class RuleAnalyzer:
             return None
         # a conditional act of force, or an explicit warning to someone ("we warn the enemy"), or a
         # red line drawn ("we will not tolerate this")
-        warned = not topics and any(h.text in _WARN_VERBS or h.text in _RED_LINES for h, _ in threats)
+        warned = not topics and any(h.text in _WARN_VERBS or h.text in self._red_lines for h, _ in threats)
         # an act of force threatened outright that names no topic ("every American base in the
         # region will be struck") is a threat of retaliation too, conditional or not
         acts = min(v for _, v in threats) <= _THREAT_ACT
