@@ -339,7 +339,7 @@ impl Gazetteer {
 
 /// `EngineConfig`'s thresholds.
 #[derive(Clone, Copy)]
-struct Cfg {
+pub(crate) struct Cfg {
     escalation_threshold: f64,
     escalation_floor: f64,
     magnitude_ratio: f64,
@@ -560,7 +560,7 @@ const MODEL_FIELDS: [&[&str]; 4] = [
 
 /// What a claim did to the stance on its key (`stance.Outcome`, the ones the fold tells apart).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     Contradiction,
     Escalation,
     Other,
@@ -576,13 +576,54 @@ struct Candidate<'py> {
     p: Bound<'py, PyDict>,
 }
 
-/// One alert as `Detector._alert` makes it, before it is built.
-struct AlertPlan<'a, 'py> {
-    cand: &'a Candidate<'py>,
-    name: String,
-    rank: usize,
-    confidence: f64,
-    explanation: String,
+/// One alert as `Detector._alert` makes it, before it is built (`item`: what it is made from).
+pub(crate) struct Plan<T> {
+    pub(crate) escalation: bool,
+    pub(crate) name: String,
+    pub(crate) rank: usize,
+    pub(crate) confidence: f64,
+    pub(crate) explanation: String,
+    pub(crate) item: T,
+}
+
+type AlertPlan<'a, 'py> = Plan<&'a Candidate<'py>>;
+
+/// Who said a statement, and its date (`%Y-%m-%d`), as an alert's explanation names them.
+pub(crate) struct Said<'a> {
+    pub(crate) speaker: &'a str,
+    pub(crate) date: &'a str,
+}
+
+/// `Detector._alerts`' choice: per kind (contradictions first), the plan of the greatest (severity,
+/// confidence), the first on a tie, with its explanation naming the other topics in order.
+pub(crate) fn choose<T>(plans: Vec<Plan<T>>) -> Vec<(Plan<T>, String)> {
+    let mut best: [Option<(Plan<T>, Vec<String>)>; 2] = [None, None];
+    for plan in plans {
+        let slot = &mut best[usize::from(plan.escalation)];
+        match slot {
+            None => *slot = Some((plan, Vec::new())),
+            Some((current, others)) => {
+                if (plan.rank, plan.confidence) > (current.rank, current.confidence) {
+                    let mut names = vec![std::mem::take(&mut current.name)];
+                    names.append(others);
+                    *slot = Some((plan, names));
+                } else {
+                    others.push(plan.name);
+                }
+            }
+        }
+    }
+    best.into_iter()
+        .flatten()
+        .map(|(plan, others)| {
+            let explanation = if others.is_empty() {
+                plan.explanation.clone()
+            } else {
+                format!("{} Also: {}.", plan.explanation, others.join(", "))
+            };
+            (plan, explanation)
+        })
+        .collect()
 }
 
 /// Why returning None: the Python fold must handle this step.
@@ -709,13 +750,113 @@ fn merge_claims(group: &[&RawClaim]) -> Option<RawClaim> {
     Some(merged)
 }
 
+/// `_escalation(p, claim, cfg)`: why `claim` hardens the stance `prior` (None when it does not).
+pub(crate) fn escalation(cfg: &Cfg, prior: &Prior, claim: &RawClaim) -> Option<String> {
+    let intensity = claim.intensity;
+    let prior_intensity = prior.intensity;
+    let floor = cfg.escalation_floor;
+    if claim.pol == PRO {
+        if let (Some(before), Some(now)) = (prior.magnitude, claim.magnitude) {
+            if now >= before * cfg.magnitude_ratio && now - before >= cfg.magnitude_min_step {
+                return Some(format!("rate raised from {}% to {}%", fmt_g(before), fmt_g(now)));
+            }
+        }
+    }
+    let drop = prior_intensity - intensity;
+    if drop >= cfg.escalation_threshold && intensity <= floor {
+        return Some(format!("intensity {} -> {} on the conflict scale", plus1(prior_intensity), plus1(intensity)));
+    }
+    let p_category = prior.category.as_deref();
+    if category_rank(claim.category) > category_rank(p_category) && drop >= 1.0 && intensity <= floor {
+        let before = match p_category {
+            None | Some("") => "plain statement",
+            Some(c) => c,
+        };
+        let now = claim.category.unwrap_or("None");
+        return Some(format!("harder category: {before} -> {now}"));
+    }
+    if modality_rank(claim.modality) > modality_rank(prior.modality) && drop >= 1.0 && intensity <= floor - 1.0 {
+        return Some(format!(
+            "{} warning became a firm hostile act ({} -> {})",
+            prior.modality.as_str(),
+            plus1(prior_intensity),
+            plus1(intensity)
+        ));
+    }
+    None
+}
+
+/// What `stance.decide` makes of the stance on a claim's key.
+pub(crate) enum Make {
+    /// a new stance from the claim alone (support 1), at this confidence if not the claim's
+    Fresh(Option<f64>),
+    /// a new stance from the claim, merged with the prior's (support + 1, magnitude, confidence)
+    Merged,
+    /// the prior, with one more statement of evidence (and support, if true)
+    Noted(bool),
+}
+
+/// `stance.decide` without building anything: the outcome, what the stance becomes, and for an
+/// escalation why.
+pub(crate) fn decision(cfg: &Cfg, prior: Option<&Prior>, claim: &RawClaim) -> (Outcome, Make, String) {
+    let Some(pr) = prior else {
+        if claim.modality == Modality::Hedged && !claim.explicit {
+            // min(claim confidence, prior_min_confidence - 0.05), the first on a tie
+            let limit = cfg.prior_min_confidence - 0.05;
+            let weak = if limit < claim.confidence { limit } else { claim.confidence };
+            return (Outcome::Other, Make::Fresh(Some(weak)), String::new());
+        }
+        return (Outcome::Other, Make::Fresh(None), String::new());
+    };
+    if claim.pol != pr.pol {
+        if claim.modality == Modality::Hedged {
+            return (Outcome::Other, Make::Noted(false), String::new());
+        }
+        if !claim.explicit {
+            if claim.category == Some("explicit_threat")
+                && pr.intensity > cfg.escalation_floor
+                && claim.confidence >= cfg.escalation_min_confidence
+            {
+                let reason = format!(
+                    "explicit threat after a calm stance ({} -> {})",
+                    plus1(pr.intensity),
+                    plus1(claim.intensity)
+                );
+                return (Outcome::Escalation, Make::Fresh(None), reason);
+            }
+            return (Outcome::Other, Make::Noted(false), String::new());
+        }
+        if claim.confidence < cfg.min_confidence {
+            return (Outcome::Other, Make::Noted(false), String::new());
+        }
+        if pr.confidence < cfg.prior_min_confidence {
+            return (Outcome::Other, Make::Fresh(None), String::new());
+        }
+        return (Outcome::Contradiction, Make::Fresh(None), String::new());
+    }
+    if claim.modality == Modality::Hedged {
+        return (Outcome::Other, Make::Noted(true), String::new());
+    }
+    if let Some(reason) = escalation(cfg, pr, claim) {
+        if claim.confidence >= cfg.escalation_min_confidence {
+            return (Outcome::Escalation, Make::Merged, reason);
+        }
+    }
+    if !claim.explicit && claim.confidence < cfg.prior_min_confidence {
+        return (Outcome::Other, Make::Noted(true), String::new());
+    }
+    (Outcome::Other, Make::Merged, String::new())
+}
+
 /// A stance's fields as the fold reads them (`p` of stance.py), checked to be what the Python fold
 /// handles the same way.
-struct Prior {
-    pol: i8,
-    intensity: f64,
-    confidence: f64,
-    modality: Modality,
+pub(crate) struct Prior {
+    pub(crate) pol: i8,
+    pub(crate) intensity: f64,
+    pub(crate) confidence: f64,
+    pub(crate) modality: Modality,
+    pub(crate) magnitude: Option<f64>,
+    pub(crate) category: Option<String>,
 }
 
 /// The native fold of one `Detector`.
@@ -1043,11 +1184,15 @@ impl PyFold {
         } else {
             return Err(Fallback);
         };
+        let magnitude = item(p, &n.magnitude)?;
+        let category = item(p, &n.category)?;
         Ok(Prior {
             pol,
             intensity: item(p, &n.intensity)?.extract::<f64>()?,
             confidence: item(p, &n.confidence)?.extract::<f64>()?,
             modality,
+            magnitude: if magnitude.is_none() { None } else { Some(magnitude.extract()?) },
+            category: if category.is_none() { None } else { Some(category.extract()?) },
         })
     }
 
@@ -1121,51 +1266,6 @@ impl PyFold {
         self.replace(prior, p, &update)
     }
 
-    /// `_escalation(p, claim, cfg)`: why `claim` hardens the stance (None when it does not).
-    fn escalation(&self, p: &Bound<'_, PyDict>, prior: &Prior, claim: &RawClaim) -> Result<Option<String>, Fallback> {
-        let cfg = &self.cfg;
-        let n = &self.names;
-        let intensity = claim.intensity;
-        let prior_intensity = prior.intensity;
-        let floor = cfg.escalation_floor;
-        if claim.pol == PRO {
-            let before = item(p, &n.magnitude)?;
-            if let (false, Some(now)) = (before.is_none(), claim.magnitude) {
-                let before: f64 = before.extract()?;
-                if now >= before * cfg.magnitude_ratio && now - before >= cfg.magnitude_min_step {
-                    return Ok(Some(format!("rate raised from {}% to {}%", fmt_g(before), fmt_g(now))));
-                }
-            }
-        }
-        let drop = prior_intensity - intensity;
-        if drop >= cfg.escalation_threshold && intensity <= floor {
-            return Ok(Some(format!(
-                "intensity {} -> {} on the conflict scale",
-                plus1(prior_intensity),
-                plus1(intensity)
-            )));
-        }
-        let p_category = item(p, &n.category)?;
-        let p_category: Option<String> = if p_category.is_none() { None } else { Some(p_category.extract()?) };
-        if category_rank(claim.category) > category_rank(p_category.as_deref()) && drop >= 1.0 && intensity <= floor {
-            let before = match p_category.as_deref() {
-                None | Some("") => "plain statement",
-                Some(c) => c,
-            };
-            let now = claim.category.unwrap_or("None");
-            return Ok(Some(format!("harder category: {before} -> {now}")));
-        }
-        if modality_rank(claim.modality) > modality_rank(prior.modality) && drop >= 1.0 && intensity <= floor - 1.0 {
-            return Ok(Some(format!(
-                "{} warning became a firm hostile act ({} -> {})",
-                prior.modality.as_str(),
-                plus1(prior_intensity),
-                plus1(intensity)
-            )));
-        }
-        Ok(None)
-    }
-
     /// `stance.decide`: the outcome, the stance now held, and for an escalation why.
     #[allow(clippy::too_many_arguments)]
     fn decide<'py>(
@@ -1177,65 +1277,24 @@ impl PyFold {
         reference: &Bound<'py, PyAny>,
         event_id: &Bound<'py, PyAny>,
     ) -> Result<(Outcome, Bound<'py, PyAny>, String), Fallback> {
-        let cfg = &self.cfg;
-        let one = || 1i64.into_pyobject(py).map(|o| o.into_any());
-        let Some((prior_obj, p)) = prior else {
-            if claim.modality == Modality::Hedged && !claim.explicit {
-                // min(claim confidence, prior_min_confidence - 0.05), the first on a tie
-                let limit = cfg.prior_min_confidence - 0.05;
-                let weak = if limit < claim.confidence { limit } else { claim.confidence };
-                let s = self.stance(py, claim, key, reference, event_id, one()?, None, Some(weak))?;
-                return Ok((Outcome::Other, s, String::new()));
-            }
-            let s = self.stance(py, claim, key, reference, event_id, one()?, None, None)?;
-            return Ok((Outcome::Other, s, String::new()));
+        let facts = match prior {
+            Some((_, p)) => Some(self.prior_of(py, p)?),
+            None => None,
         };
-        let pr = self.prior_of(py, p)?;
-        if claim.pol != pr.pol {
-            if claim.modality == Modality::Hedged {
-                return Ok((Outcome::Other, self.noted(prior_obj, p, false)?, String::new()));
+        let (outcome, make, reason) = decision(&self.cfg, facts.as_ref(), claim);
+        let stance = match (make, prior) {
+            (Make::Fresh(confidence), _) => {
+                let one = 1i64.into_pyobject(py)?.into_any();
+                self.stance(py, claim, key, reference, event_id, one, None, confidence)?
             }
-            if !claim.explicit {
-                if claim.category == Some("explicit_threat")
-                    && pr.intensity > cfg.escalation_floor
-                    && claim.confidence >= cfg.escalation_min_confidence
-                {
-                    let reason = format!(
-                        "explicit threat after a calm stance ({} -> {})",
-                        plus1(pr.intensity),
-                        plus1(claim.intensity)
-                    );
-                    let s = self.stance(py, claim, key, reference, event_id, one()?, None, None)?;
-                    return Ok((Outcome::Escalation, s, reason));
-                }
-                return Ok((Outcome::Other, self.noted(prior_obj, p, false)?, String::new()));
-            }
-            if claim.confidence < cfg.min_confidence {
-                return Ok((Outcome::Other, self.noted(prior_obj, p, false)?, String::new()));
-            }
-            let s = self.stance(py, claim, key, reference, event_id, one()?, None, None)?;
-            if pr.confidence < cfg.prior_min_confidence {
-                return Ok((Outcome::Other, s, String::new()));
-            }
-            return Ok((Outcome::Contradiction, s, String::new()));
-        }
-        if claim.modality == Modality::Hedged {
-            return Ok((Outcome::Other, self.noted(prior_obj, p, true)?, String::new()));
-        }
-        let reason = self.escalation(p, &pr, claim)?;
-        if let Some(reason) = reason {
-            if claim.confidence >= cfg.escalation_min_confidence {
+            (Make::Merged, Some((_, p))) => {
                 let support = item(p, &self.names.support)?.add(1)?;
-                let s = self.stance(py, claim, key, reference, event_id, support, Some(p), None)?;
-                return Ok((Outcome::Escalation, s, reason));
+                self.stance(py, claim, key, reference, event_id, support, Some(p), None)?
             }
-        }
-        if !claim.explicit && claim.confidence < cfg.prior_min_confidence {
-            return Ok((Outcome::Other, self.noted(prior_obj, p, true)?, String::new()));
-        }
-        let support = item(p, &self.names.support)?.add(1)?;
-        let s = self.stance(py, claim, key, reference, event_id, support, Some(p), None)?;
-        Ok((Outcome::Other, s, String::new()))
+            (Make::Noted(support), Some((prior, p))) => self.noted(prior, p, support)?,
+            (_, None) => unreachable!("decision merges or notes only a prior"),
+        };
+        Ok((outcome, stance, reason))
     }
 
     /// `Detector._general(topics, key)`: the stance a claim is compared with when its key has none.
@@ -1402,7 +1461,7 @@ impl PyFold {
         }
         let Some((prior, p)) = latest else { return Ok(None) };
         let facts = self.prior_of(py, &p)?;
-        let Some(reason) = self.escalation(&p, &facts, claim)? else { return Ok(None) };
+        let Some(reason) = escalation(&self.cfg, &facts, claim) else { return Ok(None) };
         let topic = item(&p, &n.topic)?;
         let name = self.key_name(topic.cast::<PyString>()?.to_str()?)?;
         Ok(Some((prior, p, format!("{reason}, after a warning on {name}"))))
@@ -1491,8 +1550,34 @@ impl PyFold {
     ) -> Result<AlertPlan<'a, 'py>, Fallback> {
         let py = cand.prior.py();
         let n = &self.names;
-        let name = self.topic_name(claim, &cand.key);
         let pr = self.prior_of(py, &cand.p)?;
+        let basis = item(&cand.p, &n.basis)?;
+        let bd = generic_get(&basis, n.dict.bind(py))?.cast_into::<PyDict>()?;
+        let prior_speaker = item(&bd, &n.speaker)?;
+        let before = Said {
+            speaker: prior_speaker.cast::<PyString>()?.to_str()?,
+            date: &date(self, &item(&bd, &n.published_at)?)?,
+        };
+        let now = Said { speaker: ev.speaker_str, date: &ev.date };
+        let name = self.topic_name(claim, &cand.key);
+        Ok(self.explain(ev.actor_str, &before, &now, cand.escalation, &cand.reason, claim, &pr, name, cand))
+    }
+
+    /// `Detector._alert`'s wording and grading of an alert on `claim` against the stance `pr` (its
+    /// basis said by `before`): severity rank, confidence and explanation.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn explain<T>(
+        &self,
+        actor: &str,
+        before: &Said<'_>,
+        now: &Said<'_>,
+        escalation: bool,
+        reason: &str,
+        claim: &RawClaim,
+        pr: &Prior,
+        name: String,
+        item: T,
+    ) -> Plan<T> {
         // round(min(claim confidence, max(prior confidence, 0.5) + 0.1, 1.0), 3)
         let floor = if 0.5 > pr.confidence { 0.5 } else { pr.confidence };
         let mut confidence = claim.confidence;
@@ -1502,15 +1587,9 @@ impl PyFold {
             }
         }
         let confidence = py_round3(confidence);
-        let basis = item(&cand.p, &n.basis)?;
-        let bd = generic_get(&basis, n.dict.bind(py))?.cast_into::<PyDict>()?;
-        let prior_speaker = item(&bd, &n.speaker)?;
-        let prior_speaker = prior_speaker.cast::<PyString>()?.to_str()?;
-        let prior_date = date(self, &item(&bd, &n.published_at)?)?;
-        let actor = ev.actor_str;
-        let speaker = ev.speaker_str;
+        let (prior_speaker, prior_date, speaker, date) = (before.speaker, before.date, now.speaker, now.date);
         let rank: i64;
-        let mut explanation = if cand.escalation {
+        let mut explanation = if escalation {
             let i = claim.intensity;
             rank = if i <= -8.0 {
                 3
@@ -1519,21 +1598,17 @@ impl PyFold {
             } else {
                 1
             };
-            format!(
-                "{actor} hardened its stance on {name}: {}; {prior_speaker} ({prior_date}) -> {speaker} ({})",
-                cand.reason, ev.date
-            )
+            format!("{actor} hardened its stance on {name}: {reason}; {prior_speaker} ({prior_date}) -> {speaker} ({date})")
         } else {
             let mut r = self.topics[claim.topic as usize].severity;
             if claim.modality != Modality::Asserted || confidence < 0.75 {
                 r -= 1;
             }
             rank = r;
-            let before = if pr.pol == PRO { "supported" } else { "opposed" };
-            let now = if claim.pol == PRO { "supports" } else { "opposes" };
+            let was = if pr.pol == PRO { "supported" } else { "opposed" };
+            let is = if claim.pol == PRO { "supports" } else { "opposes" };
             format!(
-                "{actor} reversed its stance on {name}: {prior_speaker} ({prior_date}) {before} it, now {speaker} ({}) {now} it",
-                ev.date
+                "{actor} reversed its stance on {name}: {prior_speaker} ({prior_date}) {was} it, now {speaker} ({date}) {is} it"
             )
         };
         let cues = claim.cues[..claim.cues.len().min(4)].join(", ");
@@ -1553,7 +1628,7 @@ impl PyFold {
             explanation.push(']');
         }
         explanation.push('.');
-        Ok(AlertPlan { cand, name, rank: rank.clamp(0, 3) as usize, confidence, explanation })
+        Plan { escalation, name, rank: rank.clamp(0, 3) as usize, confidence, explanation, item }
     }
 
     /// `Detector._alerts`: one alert per kind, the most severe topic wins, the others are named.
@@ -1564,30 +1639,13 @@ impl PyFold {
         candidates: &[Candidate<'py>],
         claims: &[(String, RawClaim)],
     ) -> Result<Bound<'py, PyList>, Fallback> {
-        let mut best: [Option<(AlertPlan<'_, 'py>, Vec<String>)>; 2] = [None, None];
+        let mut plans = Vec::with_capacity(candidates.len());
         for cand in candidates {
-            let plan = self.plan(ev, cand, &claims[cand.claim].1)?;
-            let slot = &mut best[usize::from(cand.escalation)];
-            match slot {
-                None => *slot = Some((plan, Vec::new())),
-                Some((current, others)) => {
-                    if (plan.rank, plan.confidence) > (current.rank, current.confidence) {
-                        let mut names = vec![std::mem::take(&mut current.name)];
-                        names.append(others);
-                        *slot = Some((plan, names));
-                    } else {
-                        others.push(plan.name);
-                    }
-                }
-            }
+            plans.push(self.plan(ev, cand, &claims[cand.claim].1)?);
         }
         let out = PyList::empty(py);
-        for (plan, others) in best.into_iter().flatten() {
-            let mut explanation = plan.explanation.clone();
-            if !others.is_empty() {
-                explanation = format!("{explanation} Also: {}.", others.join(", "));
-            }
-            out.append(self.build_alert(py, ev, &plan, &claims[plan.cand.claim].1, &explanation)?)?;
+        for (plan, explanation) in choose(plans) {
+            out.append(self.build_alert(py, ev, &plan, &claims[plan.item.claim].1, &explanation)?)?;
         }
         Ok(out)
     }
@@ -1602,7 +1660,7 @@ impl PyFold {
     ) -> Result<Bound<'py, PyAny>, Fallback> {
         let n = &self.names;
         let o = &self.objects;
-        let cand = plan.cand;
+        let cand = plan.item;
         let kind = if cand.escalation { "escalation" } else { "contradiction" };
         // the statement, its quote clipped to _ALERT_QUOTE_CHARS
         let quote = match clip(ev.text_str, 1200) {
