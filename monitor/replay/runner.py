@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -26,13 +26,14 @@ from typing import IO
 
 import orjson
 
-from monitor.codec import encode
+from monitor.codec import decode_statement, encode
 from monitor.domain.detector import Detector
 from monitor.domain.ids import digest
 from monitor.domain.models import Alert, StanceState
 from monitor.errors import DecodeError, InputError
-from monitor.projection import Projector
+from monitor.projection import StoredRecord
 from monitor.replay.engine import EngineChoice
+from monitor.replay.kernel import ReplayKernel, replay_kernel
 from monitor.replay.manifest import (
     ALERTS_FILE,
     TIMELINE_FILE,
@@ -66,6 +67,8 @@ class ReplayOptions:
     # Processes sharing the partitions; None: auto_jobs decides (the CLI's default). One by
     # default here: more are spawned, which needs the caller's script to guard its main code.
     jobs: int | None = 1
+    # Fold in the native replay kernel when the engine is the default one (same output, faster).
+    kernel: bool = True
 
 
 @dataclass
@@ -174,6 +177,110 @@ def add_counts(a: Counts, b: Counts) -> Counts:
                   alerts_by_kind=dict(sorted(kinds.items())))
 
 
+class _Folding:
+    """One replay's fold of records: its counters, spool files and the per-record Python path."""
+
+    def __init__(self, detector: Detector, states: dict[str, StanceState], options: ReplayOptions,
+                 spool_dir: Path, kernel: ReplayKernel | None) -> None:
+        self.step = detector.step
+        self.states = states
+        self.options = options
+        self.kernel = kernel
+        self.actor_keys = frozenset(a.encode("utf-8") for a in options.actors)
+        self.alerts = _Spool(spool_dir, "alerts")
+        self.timeline = _Spool(spool_dir, "timeline") if options.timeline else None
+        # Plain counters: the Python path adds to them once per record.
+        self.read = self.folded = self.in_range = self.skipped = self.dead = self.n_alerts = 0
+        self.by_kind: dict[str, int] = {}
+
+    def close(self) -> None:
+        self.alerts.close()
+        if self.timeline is not None:
+            self.timeline.close()
+
+    def counts(self) -> Counts:
+        return Counts(records_read=self.read, folded_before_range=self.folded, statements_in_range=self.in_range,
+                      skipped_by_filter=self.skipped, dead_letters=self.dead, alerts=self.n_alerts,
+                      alerts_by_kind=dict(sorted(self.by_kind.items())))
+
+    def batch(self, batch: Sequence[StoredRecord], part: int, start: int) -> None:
+        self.read += len(batch)
+        kernel = self.kernel
+        if kernel is None:
+            for rec in batch:
+                self.record(rec, part, start)
+            return
+        records = batch if type(batch) is list else list(batch)
+        pos, n = 0, len(records)
+        while pos < n:
+            pos, alerts, timeline, (folded, in_range, skipped, contradictions, escalations) = kernel.feed(
+                records, pos, start, part)
+            self.folded += folded
+            self.in_range += in_range
+            self.skipped += skipped
+            if alerts:
+                self.alerts.write(part, alerts)
+                for kind, k in (("contradiction", contradictions), ("escalation", escalations)):
+                    if k:
+                        self.by_kind[kind] = self.by_kind.get(kind, 0) + k
+                        self.n_alerts += k
+            if timeline and self.timeline is not None:
+                self.timeline.write(part, timeline)
+            if pos < n:  # a record the kernel does not fold: the Python path
+                self.record(records[pos], part, start)
+                pos += 1
+
+    def record(self, rec: StoredRecord, part: int, start: int) -> None:
+        """Fold one record in Python (the kernel's state of its actor taken out and put back)."""
+        if self.actor_keys and rec.key is not None and rec.key not in self.actor_keys:
+            self.skipped += 1
+            return
+        try:
+            event = decode_statement(rec.value)
+        except (DecodeError, UnicodeDecodeError):
+            if rec.offset < start:
+                self.folded += 1
+            else:
+                self.dead += 1
+            return
+        actor = event.actor
+        states, kernel = self.states, self.kernel
+        before = kernel.take(actor) if kernel is not None else None
+        if before is None:
+            before = states.get(actor)
+        after, alerts = self.step(before if before is not None else StanceState.empty(actor), event)
+        if kernel is None or not kernel.put(after):
+            states[actor] = after
+        if rec.offset < start:
+            self.folded += 1
+            return
+        actors, topics = self.options.actors, self.options.topics
+        if actors and actor not in actors:
+            self.skipped += 1
+            return
+        self.in_range += 1
+        if alerts:
+            for alert in sorted(alerts, key=_alert_order):
+                if topics and alert.topic not in topics:
+                    continue
+                self.alerts.write(part, encode(alert) + b"\n")
+                self.n_alerts += 1
+                self.by_kind[alert.kind.value] = self.by_kind.get(alert.kind.value, 0) + 1
+        if self.timeline is not None:
+            old = before.topics if before is not None else {}
+            # A step keeps the objects of the topics it did not touch: compare only the others.
+            moved = [(name, stance) for name, stance in after.topics.items() if old.get(name) is not stance]
+            for name, stance in sorted(moved, key=itemgetter(0)):
+                if old.get(name) == stance or (topics and name not in topics):
+                    continue
+                self.timeline.write(part, orjson.dumps({
+                    "actor": actor, "topic": name, "statement_id": event.id,
+                    "published_at": event.published_at.isoformat(), "partition": part,
+                    "offset": rec.offset, "polarity": stance.polarity.value,
+                    "intensity": stance.intensity, "confidence": stance.confidence,
+                }, option=orjson.OPT_SORT_KEYS) + b"\n")
+
+
 async def _fold_range(
     source: StatementSource,
     detector: Detector,
@@ -183,71 +290,26 @@ async def _fold_range(
     spool_dir: Path,
     on_batch: Callable[[int], None] | None = None,
 ) -> Counts:
-    """Fold ``ranges`` of ``source`` into ``states``; alerts and timeline to per-partition spool files."""
-    fold = Projector(detector, states).fold
-    actor_keys = frozenset(a.encode("utf-8") for a in options.actors)
-    actors, topics = options.actors, options.topics
-    alerts_spool = _Spool(spool_dir, "alerts")
-    timeline_spool = _Spool(spool_dir, "timeline") if options.timeline else None
-    # Plain local counters: this loop runs once per record.
-    read = folded = in_range = skipped = dead = n_alerts = 0
-    by_kind: dict[str, int] = {}
-    dumps = orjson.dumps
+    """Fold ``ranges`` of ``source`` into ``states``; alerts and timeline to per-partition spool files.
+
+    The default engine folds in the native replay kernel (:mod:`~monitor.replay.kernel`) unless
+    ``options.kernel`` is off; the output and the states are the same either way."""
+    kernel = replay_kernel(detector, timeline=options.timeline, topics=options.topics, actors=options.actors) \
+        if options.kernel else None
+    if kernel is not None:
+        kernel.load(states.values())
+    folding = _Folding(detector, states, options, spool_dir, kernel)
     try:
         async for batch in source.batches(ranges):
             part = batch[0].partition
-            start = ranges[part].start
-            write_alerts = alerts_spool.write
-            read += len(batch)
-            for rec in batch:
-                if actor_keys and rec.key is not None and rec.key not in actor_keys:
-                    skipped += 1
-                    continue
-                try:
-                    event, before, alerts = fold(rec)
-                except (DecodeError, UnicodeDecodeError):
-                    if rec.offset < start:
-                        folded += 1
-                    else:
-                        dead += 1
-                    continue
-                if rec.offset < start:
-                    folded += 1
-                    continue
-                if actors and event.actor not in actors:
-                    skipped += 1
-                    continue
-                in_range += 1
-                if alerts:
-                    for alert in sorted(alerts, key=_alert_order):
-                        if topics and alert.topic not in topics:
-                            continue
-                        write_alerts(part, encode(alert) + b"\n")
-                        n_alerts += 1
-                        by_kind[alert.kind.value] = by_kind.get(alert.kind.value, 0) + 1
-                if timeline_spool is not None:
-                    after = states[event.actor]
-                    old = before.topics if before is not None else {}
-                    # A step keeps the objects of the topics it did not touch: compare only the others.
-                    moved = [(name, stance) for name, stance in after.topics.items() if old.get(name) is not stance]
-                    for name, stance in sorted(moved, key=itemgetter(0)):
-                        if old.get(name) == stance or (topics and name not in topics):
-                            continue
-                        timeline_spool.write(part, dumps({
-                            "actor": event.actor, "topic": name, "statement_id": event.id,
-                            "published_at": event.published_at.isoformat(), "partition": part,
-                            "offset": rec.offset, "polarity": stance.polarity.value,
-                            "intensity": stance.intensity, "confidence": stance.confidence,
-                        }, option=orjson.OPT_SORT_KEYS) + b"\n")
+            folding.batch(batch, part, ranges[part].start)
             if on_batch is not None:
                 on_batch(len(batch))
     finally:
-        alerts_spool.close()
-        if timeline_spool is not None:
-            timeline_spool.close()
-    return Counts(records_read=read, folded_before_range=folded, statements_in_range=in_range,
-                  skipped_by_filter=skipped, dead_letters=dead, alerts=n_alerts,
-                  alerts_by_kind=dict(sorted(by_kind.items())))
+        folding.close()
+    if kernel is not None:
+        kernel.export(states)
+    return folding.counts()
 
 
 PARALLEL_FROM = 50_000

@@ -46,7 +46,7 @@ fn is_word(b: u8) -> bool {
 
 /// `str.isspace` on one character (Python counts U+001C..U+001F as whitespace, Rust does not).
 #[inline]
-fn py_isspace(c: char) -> bool {
+pub(crate) fn py_isspace(c: char) -> bool {
     c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
 }
 
@@ -109,7 +109,7 @@ fn strip_zeros(s: &str) -> &str {
 }
 
 /// `text[:limit - 1].rstrip() + "…"` when `text` is longer than `limit` characters (`_clip`).
-fn clip(text: &str, limit: usize) -> Option<String> {
+pub(crate) fn clip(text: &str, limit: usize) -> Option<String> {
     if text.is_ascii() {
         if text.len() <= limit {
             return None;
@@ -125,7 +125,7 @@ fn clip(text: &str, limit: usize) -> Option<String> {
 }
 
 /// `ids.digest(*parts, size)`: sha256 over the length-prefixed UTF-8 parts, hex, truncated.
-fn digest(parts: &[&[u8]], size: usize) -> String {
+pub(crate) fn digest(parts: &[&[u8]], size: usize) -> String {
     let mut h = Sha256::new();
     for part in parts {
         h.update((part.len() as u32).to_be_bytes());
@@ -340,27 +340,27 @@ impl Gazetteer {
 /// `EngineConfig`'s thresholds.
 #[derive(Clone, Copy)]
 pub(crate) struct Cfg {
-    escalation_threshold: f64,
-    escalation_floor: f64,
-    magnitude_ratio: f64,
-    magnitude_min_step: f64,
-    min_confidence: f64,
-    prior_min_confidence: f64,
-    escalation_min_confidence: f64,
-    seen_window: usize,
-    quote_chars: usize,
+    pub(crate) escalation_threshold: f64,
+    pub(crate) escalation_floor: f64,
+    pub(crate) magnitude_ratio: f64,
+    pub(crate) magnitude_min_step: f64,
+    pub(crate) min_confidence: f64,
+    pub(crate) prior_min_confidence: f64,
+    pub(crate) escalation_min_confidence: f64,
+    pub(crate) seen_window: usize,
+    pub(crate) quote_chars: usize,
 }
 
 /// Per topic of the core (by `TopicId`): what the fold and the alerts read.
-struct TopicInfo {
+pub(crate) struct TopicInfo {
     /// `analyzer.topic_name(id)`
-    name: String,
+    pub(crate) name: String,
     /// rank of `analyzer.topic_severity(id)` (0 low .. 3 critical)
-    severity: i64,
+    pub(crate) severity: i64,
     /// kept per counterpart state
-    tracked: bool,
+    pub(crate) tracked: bool,
     /// its family in the topic pack (an index into the fold's families), if any
-    family: Option<usize>,
+    pub(crate) family: Option<usize>,
 }
 
 /// Interned attribute and field names.
@@ -467,44 +467,44 @@ impl Names {
 }
 
 /// The Python classes, enum members and helpers the fold builds with.
-struct Objects {
+pub(crate) struct Objects {
     /// `StanceState`, `TopicStance`, `StatementRef`, `Alert` (by `Model`)
-    classes: [Py<PyType>; 4],
+    pub(crate) classes: [Py<PyType>; 4],
     /// their `tp_alloc` (what `object.__new__` calls)
-    allocs: [ffi::allocfunc; 4],
+    pub(crate) allocs: [ffi::allocfunc; 4],
     /// their fields in declaration order, each mapped to None: a new instance's `__dict__` is a
     /// copy of it, filled in (the dict is sized once, its keys in the order of the JSON)
-    templates: [Py<PyDict>; 4],
-    pro: Py<PyAny>,
-    contra: Py<PyAny>,
+    pub(crate) templates: [Py<PyDict>; 4],
+    pub(crate) pro: Py<PyAny>,
+    pub(crate) contra: Py<PyAny>,
     /// Modality members: asserted, hedged, conditional
-    modalities: [Py<PyAny>; 3],
+    pub(crate) modalities: [Py<PyAny>; 3],
     /// AlertKind members: contradiction, escalation
-    kinds: [Py<PyAny>; 2],
+    pub(crate) kinds: [Py<PyAny>; 2],
     /// Severity members by rank
-    severities: [Py<PyAny>; 4],
+    pub(crate) severities: [Py<PyAny>; 4],
     /// the `__pydantic_fields_set__` of every `TopicStance`, `StatementRef` and `Alert` the fold
     /// builds (one set each, shared: see `PyFold::fields`), the fields a step sets on a state, and
     /// the fields set of a state after a step from `StanceState.empty` (shared likewise)
-    stance_fields: Py<PySet>,
-    ref_fields: Py<PySet>,
-    alert_fields: Py<PySet>,
-    step_fields: Py<PyFrozenSet>,
-    state_fields: Py<PySet>,
+    pub(crate) stance_fields: Py<PySet>,
+    pub(crate) ref_fields: Py<PySet>,
+    pub(crate) alert_fields: Py<PySet>,
+    pub(crate) step_fields: Py<PyFrozenSet>,
+    pub(crate) state_fields: Py<PySet>,
     /// `{"statements"}`
-    statements_field: Py<PyFrozenSet>,
-    schema_version: Py<PyAny>,
-    engine: Py<PyString>,
-    warning: Py<PyString>,
-    explicit_threat: Py<PyString>,
+    pub(crate) statements_field: Py<PyFrozenSet>,
+    pub(crate) schema_version: Py<PyAny>,
+    pub(crate) engine: Py<PyString>,
+    pub(crate) warning: Py<PyString>,
+    pub(crate) explicit_threat: Py<PyString>,
     /// `text -> digest(fingerprint_text(text), size=16)` for non-ASCII text
-    seen_key: Py<PyAny>,
+    pub(crate) seen_key: Py<PyAny>,
     /// `text -> text.normalize_any(text)[0]`
-    normalize_any: Py<PyAny>,
+    pub(crate) normalize_any: Py<PyAny>,
     /// `datetime.datetime`
-    datetime: Py<PyType>,
+    pub(crate) datetime: Py<PyType>,
     /// `speaker -> [parts]` for a non-ASCII speaker
-    speaker_parts: Py<PyAny>,
+    pub(crate) speaker_parts: Py<PyAny>,
 }
 
 /// The models the fold builds (indexes of `Objects::classes`).
@@ -627,7 +627,7 @@ pub(crate) fn choose<T>(plans: Vec<Plan<T>>) -> Vec<(Plan<T>, String)> {
 }
 
 /// Why returning None: the Python fold must handle this step.
-struct Fallback;
+pub(crate) struct Fallback;
 
 type Step<'py> = (Bound<'py, PyAny>, Bound<'py, PyList>);
 
@@ -862,21 +862,21 @@ pub(crate) struct Prior {
 /// The native fold of one `Detector`.
 #[pyclass(name = "Fold", module = "monitor_native", frozen)]
 pub struct PyFold {
-    core: Py<PyCore>,
-    topics: Vec<TopicInfo>,
-    any_tracked: bool,
+    pub(crate) core: Py<PyCore>,
+    pub(crate) topics: Vec<TopicInfo>,
+    pub(crate) any_tracked: bool,
     /// whether any topic has a family (`Detector._families` is not empty)
-    any_family: bool,
-    cfg: Cfg,
-    gazetteer: Gazetteer,
+    pub(crate) any_family: bool,
+    pub(crate) cfg: Cfg,
+    pub(crate) gazetteer: Gazetteer,
     names: Names,
-    objects: Objects,
+    pub(crate) objects: Objects,
     /// per model, the setters of `__dict__` and pydantic's three slots (see `construct`)
     setters: [[Setter; 4]; 4],
     /// strings the fold writes again and again (cues, stance keys, topic names), one object each
-    strings: Mutex<FxHashMap<Box<str>, Py<PyString>>>,
+    pub(crate) strings: Mutex<FxHashMap<Box<str>, Py<PyString>>>,
     /// the speaker's words as the rules take them, per speaker
-    speakers: Mutex<FxHashMap<Box<str>, Arc<HashSet<String>>>>,
+    pub(crate) speakers: Mutex<FxHashMap<Box<str>, Arc<HashSet<String>>>>,
 }
 
 /// Entries kept by each memo of the fold (strings, speakers) before it stops adding.
@@ -1001,7 +1001,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl PyFold {
-    fn core(&self) -> &crate::types::Core {
+    pub(crate) fn core(&self) -> &crate::types::Core {
         &self.core.get().core
     }
 
@@ -1026,7 +1026,7 @@ impl PyFold {
     }
 
     /// `frozenset(w.lower().strip(".,") for w in speaker.split())`, as `RuleAnalyzer.analyze` takes it.
-    fn speaker_parts(&self, speaker: &Bound<'_, PyAny>, text: &str) -> Result<Arc<HashSet<String>>, Fallback> {
+    pub(crate) fn speaker_parts(&self, speaker: &Bound<'_, PyAny>, text: &str) -> Result<Arc<HashSet<String>>, Fallback> {
         if let Some(found) = lock(&self.speakers).get(text) {
             return Ok(found.clone());
         }
@@ -1391,13 +1391,13 @@ impl PyFold {
     }
 
     /// The family of the topic a stance key names (`Detector._families` of its topic id).
-    fn family_of(&self, key: &str) -> Option<usize> {
+    pub(crate) fn family_of(&self, key: &str) -> Option<usize> {
         self.topic_of(key).and_then(|(t, _)| t.family)
     }
 
     /// `Detector._topic_name(key)` for a key whose topic is `info` and whose part before the state is
     /// `head`: the topic's name, its system, and the state's display name.
-    fn named(&self, info: &TopicInfo, head: &str, key: &str) -> String {
+    pub(crate) fn named(&self, info: &TopicInfo, head: &str, key: &str) -> String {
         let mut name = match head.split_once(':') {
             Some((_, obj)) => format!("{} ({})", info.name, obj.replace('_', " ")),
             None => info.name.clone(),
@@ -1413,7 +1413,7 @@ impl PyFold {
     }
 
     /// `Detector._topic_name(key)` for a key stored in a state (its topic looked up).
-    fn key_name(&self, key: &str) -> Result<String, Fallback> {
+    pub(crate) fn key_name(&self, key: &str) -> Result<String, Fallback> {
         let (info, head) = self.topic_of(key).ok_or(Fallback)?;
         Ok(self.named(info, head, key))
     }
@@ -1468,7 +1468,7 @@ impl PyFold {
     }
 
     /// `Detector._keys` and `_merged`: one claim per stance key, in the order keys first appear.
-    fn merged(&self, claims: Vec<RawClaim>, actor: &str) -> Result<Vec<(String, RawClaim)>, Fallback> {
+    pub(crate) fn merged(&self, claims: Vec<RawClaim>, actor: &str) -> Result<Vec<(String, RawClaim)>, Fallback> {
         let keys: Vec<String> = if self.any_tracked {
             let mut states: Vec<Option<u16>> = vec![None; claims.len()];
             let mut named: Vec<(&str, Vec<u16>)> = Vec::new();
@@ -1537,7 +1537,7 @@ impl PyFold {
     }
 
     /// `Detector._topic_name(key)`.
-    fn topic_name(&self, claim: &RawClaim, key: &str) -> String {
+    pub(crate) fn topic_name(&self, claim: &RawClaim, key: &str) -> String {
         self.named(&self.topics[claim.topic as usize], &claim.key, key)
     }
 

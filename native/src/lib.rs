@@ -10,6 +10,7 @@
 //! core and folds it into an actor's state, building the new state and alerts as Python objects.
 
 pub mod fold;
+pub mod replay;
 pub mod lexicon;
 pub mod rules;
 pub mod text;
@@ -286,6 +287,7 @@ fn phrase_tokens(phrase: &str) -> Vec<String> {
 fn monitor_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCore>()?;
     m.add_class::<fold::PyFold>()?;
+    m.add_class::<replay::Kernel>()?;
     m.add_function(wrap_pyfunction!(phrase_tokens, m)?)?;
     // the digest of the Python rules this port was last checked against (tools/native_spec.py)
     m.add("SPEC", include_str!("../SPEC").trim())?;

@@ -1,0 +1,74 @@
+"""The replay kernel: a replay folded natively, from record bytes to output bytes.
+
+A replay folds records it reads once and writes alerts it never reads back, so the Python
+models the worker's fold makes for every statement (the decoded event, the new state, each
+alert) are most of its cost. ``monitor_native.ReplayKernel`` (``native/src/replay.rs``) folds a
+batch of records with the default engine's native fold while keeping the states as Rust
+values, and returns the alert and timeline lines as bytes: the bytes the Python path writes
+(``tests/test_replay_kernel.py`` replays the same logs both ways and compares them, and the
+final states).
+
+A record the kernel cannot read exactly as pydantic does (an unusual field, a datetime in
+another form, text the native analyzer does not take) stops it; the runner folds that record
+in Python on the actor's state taken out of the kernel, and puts the new state back. An actor
+whose state the kernel cannot hold (a stored stance with values the engine does not write)
+stays in Python for the rest of the replay.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+from monitor.codec import encode
+from monitor.domain.detector import Detector
+from monitor.domain.models import StanceState
+from monitor.domain.nativefold import native_fold
+
+__all__ = ["ReplayKernel", "replay_kernel"]
+
+log = logging.getLogger(__name__)
+
+_validate_state = StanceState.__pydantic_validator__.validate_json
+
+
+class ReplayKernel:
+    """The native kernel of one replay (or one replay process): states in, output bytes out."""
+
+    def __init__(self, native: Any) -> None:
+        self.native = native
+        self.feed = native.feed
+
+    def load(self, states: Iterable[StanceState]) -> None:
+        """Take the states a replay starts from (a snapshot's); the ones it cannot hold stay out."""
+        for state in states:
+            self.native.put(encode(state), False)
+
+    def take(self, actor: str) -> StanceState | None:
+        """The actor's state, out of the kernel (None when the kernel does not hold it)."""
+        raw = self.native.take(actor)
+        return None if raw is None else _validate_state(raw)
+
+    def put(self, state: StanceState) -> bool:
+        """Hold ``state`` (folded in Python); False when the kernel cannot, and the caller keeps it."""
+        return bool(self.native.put(encode(state), True))
+
+    def export(self, states: MutableMapping[str, StanceState]) -> None:
+        """Write the state of every actor folded in the kernel into ``states``."""
+        for actor, raw in self.native.export():
+            states[actor] = _validate_state(raw)
+
+
+def replay_kernel(detector: Detector, *, timeline: bool, topics: Iterable[str] = (),
+                  actors: Iterable[str] = ()) -> ReplayKernel | None:
+    """The kernel for ``detector``, or None when it does not apply (another engine, no native core)."""
+    fold = native_fold(detector)
+    if fold is None:
+        return None
+    try:
+        from monitor_native import ReplayKernel as Native
+    except ImportError:  # an older build: the Python path
+        log.info("monitor_native has no replay kernel (rebuild it with make): the replay folds in Python")
+        return None
+    return ReplayKernel(Native(fold.native, timeline, sorted(topics) or None, sorted(actors) or None))

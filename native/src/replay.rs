@@ -1,0 +1,1207 @@
+//! The replay kernel: a replay's records folded natively, from their bytes to the bytes of the
+//! alerts and timeline it writes.
+//!
+//! `monitor/replay/runner.py` folds a range of the statements log through the worker's
+//! `Projector`: decode each record (pydantic), `Detector.step` (the native fold, `fold.rs`, which
+//! takes and gives Python models), encode each alert (pydantic) and timeline point (orjson). For a
+//! replay those Python objects are most of the cost: they are made for every statement and read
+//! once. The kernel keeps each actor's state as plain Rust values instead, and for a record:
+//!
+//! - decodes it with serde, accepting only what it reads exactly as pydantic reads it (a
+//!   `StatementEvent` with no unknown or unusual fields, `published_at` in RFC 3339 with a
+//!   four-digit year);
+//! - folds it with the decisions of the native fold (`fold::decision`, `fold::explain`,
+//!   `fold::choose`, the analysis and keying of `PyFold`), on those values;
+//! - writes the alerts as `Alert.model_dump_json()` writes them and the timeline points as the
+//!   runner's `orjson.dumps(..., OPT_SORT_KEYS)` does.
+//!
+//! Anything else stops the kernel at that record (`feed` returns where): the runner folds it in
+//! Python on the actor's state taken out of the kernel (`take`) and hands the new state back
+//! (`put`). The kernel changes nothing before it knows it can finish a record, so stopping never
+//! leaves half a step. `tests/test_replay_kernel.py` replays the same logs both ways and requires
+//! the same bytes and states.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::rc::Rc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString};
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Deserialize;
+
+use crate::fold::{choose, clip, decision, digest, escalation, seen_key, Fallback, Make, Outcome, Prior, PyFold, Said};
+use crate::types::{Modality, RawClaim, CONTRA, PRO};
+
+type S = Rc<str>;
+
+// -- time ------------------------------------------------------------------------------------------
+
+/// An aware datetime as the fold and the outputs read it.
+#[derive(Clone, Debug)]
+struct Time {
+    /// as pydantic writes it: `2024-01-01T00:01:00Z`, `...:00.120000+05:30`
+    json: S,
+    /// `datetime.isoformat()`: `+00:00` for UTC
+    iso: S,
+    /// the instant, in microseconds since 1970 UTC (what datetime comparison compares)
+    micros: i64,
+}
+
+impl PartialEq for Time {
+    fn eq(&self, other: &Time) -> bool {
+        self.micros == other.micros // aware datetimes are equal when their instants are
+    }
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    let mut v = 0u32;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    Some(v)
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.f{1,6}](Z|±HH:MM)`, a valid date and time of the years 1000-9999: what
+/// pydantic reads as this instant and writes back as `json`. Anything else (other separators,
+/// omitted seconds, more digits, offsets in seconds): None, and Python reads it.
+fn parse_time(s: &str) -> Option<Time> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    let (hour, minute, second) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
+    if !(1000..=9999).contains(&year) || !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month as usize - 1];
+    if day == 0 || day > month_days {
+        return None;
+    }
+    let mut i = 19;
+    let mut micro = 0u32;
+    if b[i] == b'.' {
+        let start = i + 1;
+        let mut end = start;
+        while end < b.len() && b[end].is_ascii_digit() {
+            end += 1;
+        }
+        let n = end - start;
+        if n == 0 || n > 6 {
+            return None;
+        }
+        micro = digits(&b[start..end])? * 10u32.pow((6 - n) as u32);
+        i = end;
+    }
+    let offset: i64 = match &b[i..] {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let (h, m) = (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let v = i64::from(h * 3600 + m * 60);
+            if *sign == b'-' {
+                -v
+            } else {
+                v
+            }
+        }
+        _ => return None,
+    };
+    let mut head = String::with_capacity(32);
+    head.push_str(&s[..19]);
+    if micro != 0 {
+        let _ = write!(head, ".{micro:06}");
+    }
+    let zone = if offset == 0 {
+        None
+    } else {
+        let a = offset.abs();
+        Some(format!("{}{:02}:{:02}", if offset < 0 { '-' } else { '+' }, a / 3600, a % 3600 / 60))
+    };
+    let json = format!("{head}{}", zone.as_deref().unwrap_or("Z"));
+    let iso = format!("{head}{}", zone.as_deref().unwrap_or("+00:00"));
+    let secs = days_from_civil(i64::from(year), month, day) * 86_400
+        + i64::from(hour * 3600 + minute * 60 + second)
+        - offset;
+    Some(Time { json: json.into(), iso: iso.into(), micros: secs * 1_000_000 + i64::from(micro) })
+}
+
+// -- JSON out ---------------------------------------------------------------------------------------
+
+/// A JSON string as pydantic and orjson write it: UTF-8 as is, `"` `\` and control characters
+/// escaped (`\b \f \n \r \t`, else `\u00XX`).
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let b = s.as_bytes();
+    let mut last = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&b[last..i]);
+        if esc.is_empty() {
+            let _ = write!(Buf(out), "\\u{c:04x}");
+        } else {
+            out.extend_from_slice(esc);
+        }
+        last = i + 1;
+    }
+    out.extend_from_slice(&b[last..]);
+    out.push(b'"');
+}
+
+/// `fmt::Write` into a byte buffer.
+struct Buf<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Buf<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// A float as pydantic and orjson write it, for the values they write as Python's `repr` does
+/// (zero and magnitudes from 1e-4 to below 1e15); Fallback for the others.
+fn put_float(out: &mut Vec<u8>, x: f64) -> Result<(), Fallback> {
+    let a = x.abs();
+    if !(a == 0.0 || (1e-4..1e15).contains(&a)) {
+        return Err(Fallback);
+    }
+    let _ = write!(Buf(out), "{x:?}");
+    Ok(())
+}
+
+/// A float for a state handed to pydantic (any finite value; shortest round-trip digits).
+fn put_any_float(out: &mut Vec<u8>, x: f64) -> Result<(), Fallback> {
+    if !x.is_finite() {
+        return Err(Fallback);
+    }
+    let _ = write!(Buf(out), "{x:?}");
+    Ok(())
+}
+
+fn put_strs(out: &mut Vec<u8>, items: impl IntoIterator<Item = impl AsRef<str>>) {
+    out.push(b'[');
+    for (i, s) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        put_str(out, s.as_ref());
+    }
+    out.push(b']');
+}
+
+fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => put_str(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn polarity_name(pol: i8) -> &'static str {
+    if pol == PRO {
+        "pro"
+    } else {
+        "contra"
+    }
+}
+
+// -- the state -----------------------------------------------------------------------------------
+
+/// `StatementRef`.
+#[derive(Clone, PartialEq, Debug)]
+struct Ref {
+    id: S,
+    speaker: S,
+    quote: S,
+    source_url: Option<S>,
+    at: Time,
+}
+
+impl Ref {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"id\":");
+        put_str(out, &self.id);
+        out.extend_from_slice(b",\"speaker\":");
+        put_str(out, &self.speaker);
+        out.extend_from_slice(b",\"quote\":");
+        put_str(out, &self.quote);
+        out.extend_from_slice(b",\"source_url\":");
+        put_opt_str(out, self.source_url.as_deref());
+        out.extend_from_slice(b",\"published_at\":\"");
+        out.extend_from_slice(self.at.json.as_bytes());
+        out.extend_from_slice(b"\"}");
+    }
+}
+
+/// `TopicStance`.
+#[derive(Clone, PartialEq, Debug)]
+struct Stance {
+    topic: S,
+    pol: i8,
+    intensity: f64,
+    category: Option<S>,
+    confidence: f64,
+    basis: Rc<Ref>,
+    support: i64,
+    last_statement_id: S,
+    cues: Rc<[S]>,
+    magnitude: Option<f64>,
+    modality: Modality,
+    evidence: i64,
+}
+
+impl Stance {
+    fn facts(&self) -> Prior {
+        Prior {
+            pol: self.pol,
+            intensity: self.intensity,
+            confidence: self.confidence,
+            modality: self.modality,
+            magnitude: self.magnitude,
+            category: self.category.as_deref().map(str::to_owned),
+        }
+    }
+
+    fn put(&self, out: &mut Vec<u8>) -> Result<(), Fallback> {
+        out.extend_from_slice(b"{\"topic\":");
+        put_str(out, &self.topic);
+        let _ = write!(Buf(out), ",\"polarity\":\"{}\",\"intensity\":", polarity_name(self.pol));
+        put_any_float(out, self.intensity)?;
+        out.extend_from_slice(b",\"category\":");
+        put_opt_str(out, self.category.as_deref());
+        out.extend_from_slice(b",\"confidence\":");
+        put_any_float(out, self.confidence)?;
+        out.extend_from_slice(b",\"basis\":");
+        self.basis.put(out);
+        let _ = write!(Buf(out), ",\"support\":{},\"last_statement_id\":", self.support);
+        put_str(out, &self.last_statement_id);
+        out.extend_from_slice(b",\"cues\":");
+        put_strs(out, self.cues.iter());
+        out.extend_from_slice(b",\"magnitude\":");
+        match self.magnitude {
+            Some(m) => put_any_float(out, m)?,
+            None => out.extend_from_slice(b"null"),
+        }
+        let _ = write!(Buf(out), ",\"modality\":\"{}\",\"evidence\":{}}}", self.modality.as_str(), self.evidence);
+        Ok(())
+    }
+}
+
+/// `StanceState` of one actor (its id is the kernel's key).
+#[derive(Clone, Debug, Default)]
+struct State {
+    topics: Vec<(S, Stance)>,
+    seen: VecDeque<S>,
+    statements: i64,
+    undecided: i64,
+    /// folded since it came into the kernel (else `export` leaves the caller's object)
+    stepped: bool,
+}
+
+impl State {
+    fn get(&self, key: &str) -> Option<usize> {
+        self.topics.iter().position(|(k, _)| &**k == key)
+    }
+
+    fn stance(&self, key: &str) -> Option<&Stance> {
+        self.get(key).map(|i| &self.topics[i].1)
+    }
+
+    fn put(&self, actor: &str, out: &mut Vec<u8>) -> Result<(), Fallback> {
+        out.extend_from_slice(b"{\"schema_version\":1,\"actor\":");
+        put_str(out, actor);
+        out.extend_from_slice(b",\"topics\":{");
+        for (i, (k, s)) in self.topics.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            put_str(out, k);
+            out.push(b':');
+            s.put(out)?;
+        }
+        out.extend_from_slice(b"},\"seen\":");
+        put_strs(out, self.seen.iter());
+        let _ = write!(Buf(out), ",\"statements\":{},\"undecided\":{}}}", self.statements, self.undecided);
+        Ok(())
+    }
+}
+
+// -- JSON in --------------------------------------------------------------------------------------
+
+/// A field that may be left out but not given as null (`language: str = "en"`).
+struct Given<T>(Option<T>);
+
+impl<T> Default for Given<T> {
+    fn default() -> Self {
+        Given(None)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Given<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(|v| Given(Some(v)))
+    }
+}
+
+/// `StatementEvent` as the wire holds it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireEvent<'a> {
+    #[serde(default)]
+    schema_version: Given<u8>,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    actor: Cow<'a, str>,
+    #[serde(borrow)]
+    speaker: Cow<'a, str>,
+    #[serde(borrow)]
+    text: Cow<'a, str>,
+    #[serde(borrow)]
+    published_at: Cow<'a, str>,
+    #[serde(default, borrow)]
+    source_url: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    #[allow(dead_code)] // read to check it is a string
+    language: Given<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    kind: Given<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    #[allow(dead_code)]
+    speaker_as_written: Option<Cow<'a, str>>,
+    #[serde(default)]
+    offset: Option<u64>,
+}
+
+/// The event's fields the fold reads, checked as `StatementEvent` checks them.
+struct Event<'a> {
+    id: Cow<'a, str>,
+    actor: Cow<'a, str>,
+    speaker: Cow<'a, str>,
+    text: Cow<'a, str>,
+    at: Time,
+    source_url: Option<Cow<'a, str>>,
+}
+
+/// Length in characters within `lo..=hi`, and nothing `str.strip()` would remove.
+fn stripped_within(s: &str, lo: usize, hi: usize) -> bool {
+    let (Some(first), Some(last)) = (s.chars().next(), s.chars().next_back()) else { return lo == 0 };
+    if crate::fold::py_isspace(first) || crate::fold::py_isspace(last) {
+        return false;
+    }
+    let n = if s.is_ascii() { s.len() } else { s.chars().count() };
+    (lo..=hi).contains(&n)
+}
+
+fn actor_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+/// The event in `raw`, when the kernel reads it exactly as `decode_statement` does; else None.
+fn decode(raw: &[u8]) -> Option<Event<'_>> {
+    let w: WireEvent<'_> = serde_json::from_slice(raw).ok()?;
+    if w.schema_version.0.is_some_and(|v| v != 1)
+        || w.kind.0.as_deref().is_some_and(|k| !matches!(k, "direct" | "indirect" | "unknown"))
+        || w.offset.is_some_and(|o| o > i64::MAX as u64)
+        || !stripped_within(&w.id, 1, 256)
+        || !actor_id(&w.actor)
+        || !stripped_within(&w.speaker, 1, usize::MAX)
+        || !stripped_within(&w.text, 1, 20_000)
+    {
+        return None;
+    }
+    let at = parse_time(&w.published_at)?;
+    Some(Event { id: w.id, actor: w.actor, speaker: w.speaker, text: w.text, at, source_url: w.source_url })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireStance {
+    topic: String,
+    polarity: String,
+    intensity: f64,
+    category: Option<String>,
+    confidence: f64,
+    basis: WireRef,
+    support: i64,
+    last_statement_id: String,
+    cues: Vec<String>,
+    magnitude: Option<f64>,
+    modality: String,
+    evidence: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireRef {
+    id: String,
+    speaker: String,
+    quote: String,
+    source_url: Option<String>,
+    published_at: String,
+}
+
+/// `topics` of a stored state: a JSON object read in order (serde reads a map into a sequence
+/// of pairs only through a visitor).
+mod ordered {
+    use super::WireStance;
+    use serde::de::{MapAccess, Visitor};
+    use serde::Deserializer;
+    use std::fmt;
+
+    pub fn read<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, WireStance)>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Vec<(String, WireStance)>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of stances")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, WireStance>()? {
+                    if out.iter().any(|(seen, _): &(String, WireStance)| *seen == k) {
+                        return Err(serde::de::Error::custom("a topic twice"));
+                    }
+                    out.push((k, v));
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A stored `StanceState` (as `encode(state)` writes it) the kernel can hold exactly; else None.
+fn import(raw: &[u8]) -> Option<(String, State)> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct W {
+        schema_version: u8,
+        actor: String,
+        #[serde(deserialize_with = "ordered::read")]
+        topics: Vec<(String, WireStance)>,
+        seen: Vec<String>,
+        statements: i64,
+        undecided: i64,
+    }
+    let w: W = serde_json::from_slice(raw).ok()?;
+    if w.schema_version != 1 {
+        return None;
+    }
+    let mut topics = Vec::with_capacity(w.topics.len());
+    for (key, s) in w.topics {
+        let pol = match s.polarity.as_str() {
+            "pro" => PRO,
+            "contra" => CONTRA,
+            _ => return None,
+        };
+        let modality = match s.modality.as_str() {
+            "asserted" => Modality::Asserted,
+            "hedged" => Modality::Hedged,
+            "conditional" => Modality::Conditional,
+            _ => return None,
+        };
+        let b = s.basis;
+        let basis = Ref {
+            id: b.id.into(),
+            speaker: b.speaker.into(),
+            quote: b.quote.into(),
+            source_url: b.source_url.map(Into::into),
+            at: parse_time(&b.published_at)?,
+        };
+        if basis.at.json.as_ref() != b.published_at {
+            return None; // not pydantic's own form: Python keeps it
+        }
+        topics.push((
+            key.into(),
+            Stance {
+                topic: s.topic.into(),
+                pol,
+                intensity: s.intensity,
+                category: s.category.map(Into::into),
+                confidence: s.confidence,
+                basis: Rc::new(basis),
+                support: s.support,
+                last_statement_id: s.last_statement_id.into(),
+                cues: s.cues.into_iter().map(Into::into).collect(),
+                magnitude: s.magnitude,
+                modality,
+                evidence: s.evidence,
+            },
+        ));
+    }
+    let state = State {
+        topics,
+        seen: w.seen.into_iter().map(Into::into).collect(),
+        statements: w.statements,
+        undecided: w.undecided,
+        stepped: false,
+    };
+    Some((w.actor, state))
+}
+
+// -- the step ---------------------------------------------------------------------------------------
+
+/// An alert candidate: the claim (by index) contradicts or hardens the stance `prior` of the state.
+struct Candidate {
+    escalation: bool,
+    reason: String,
+    claim: usize,
+    key: S,
+    prior: usize,
+}
+
+/// What one statement does to a state, before it is applied.
+struct Step {
+    /// the same words again: evidence, never news
+    republished: bool,
+    /// stances set, in the order first set (the dict's order for new keys)
+    changes: Vec<(S, Stance)>,
+    fingerprint: S,
+    undecided: bool,
+    /// the alerts' JSON lines, in the runner's order (kind, topic, id)
+    alerts: Vec<(String, S, Vec<u8>)>,
+}
+
+fn set(changes: &mut Vec<(S, Stance)>, key: S, stance: Stance) {
+    match changes.iter_mut().find(|(k, _)| *k == key) {
+        Some(slot) => slot.1 = stance,
+        None => changes.push((key, stance)),
+    }
+}
+
+/// The replay kernel of one fold (see the module documentation).
+#[pyclass(name = "ReplayKernel", module = "monitor_native", unsendable)]
+pub struct Kernel {
+    fold: Py<PyFold>,
+    states: FxHashMap<Box<str>, State>,
+    /// actors whose state the caller holds: their records stop the kernel
+    held: FxHashSet<Box<str>>,
+    timeline: bool,
+    /// the alert topics kept (all when None)
+    topics: Option<FxHashSet<String>>,
+    /// the actors replayed (all when None)
+    actors: Option<FxHashSet<String>>,
+    engine: S,
+    /// strings written again and again (stance keys, cues), one allocation each
+    strings: FxHashMap<Box<str>, S>,
+}
+
+impl Kernel {
+    fn string(&mut self, s: &str) -> S {
+        if let Some(found) = self.strings.get(s) {
+            return found.clone();
+        }
+        let made: S = s.into();
+        if self.strings.len() < 1 << 14 {
+            self.strings.insert(s.into(), made.clone());
+        }
+        made
+    }
+
+    /// `Detector._latest_about_a_state`: the latest stance on `key@<any state>`.
+    fn latest_about_a_state(state: &State, key: &str) -> Option<usize> {
+        let mut latest: Option<(usize, i64)> = None;
+        for (i, (k, s)) in state.topics.iter().enumerate() {
+            if k.len() > key.len() && k.starts_with(key) && k.as_bytes()[key.len()] == b'@' {
+                let at = s.basis.at.micros;
+                if latest.is_none_or(|(_, w)| at > w) {
+                    latest = Some((i, at));
+                }
+            }
+        }
+        latest.map(|(i, _)| i)
+    }
+
+    /// `Detector._general`.
+    fn general(fold: &PyFold, state: &State, claim: &RawClaim, key: &str) -> Option<usize> {
+        if !fold.topics[claim.topic as usize].tracked {
+            return None;
+        }
+        if key.len() > claim.key.len() {
+            return state.get(&claim.key);
+        }
+        Self::latest_about_a_state(state, &claim.key)
+    }
+
+    /// `Detector._whole`.
+    fn whole(state: &State, key: &str) -> Option<usize> {
+        let (head, on) = match key.split_once('@') {
+            Some((h, s)) => (h, Some(s)),
+            None => (key, None),
+        };
+        let topic = head.split_once(':').map_or(head, |(t, _)| t);
+        let with_state = on.map(|s| format!("{topic}@{s}"));
+        let mut found = None;
+        for k in with_state.iter().map(String::as_str).chain(std::iter::once(topic)) {
+            found = state.get(k);
+            if found.is_some() {
+                break;
+            }
+        }
+        if found.is_none() && on.is_none() {
+            found = Self::latest_about_a_state(state, topic);
+        }
+        found.filter(|&i| state.topics[i].1.pol == CONTRA)
+    }
+
+    /// `Detector._warning`: the stance (by index) and why.
+    fn warning(fold: &PyFold, state: &State, key: &str, claim: &RawClaim) -> Result<Option<(usize, String)>, Fallback> {
+        let Some(family) = fold.family_of(key) else { return Ok(None) };
+        let cfg = &fold.cfg;
+        if claim.modality == Modality::Hedged
+            || claim.intensity > cfg.escalation_floor - cfg.escalation_threshold
+            || claim.confidence < cfg.escalation_min_confidence
+        {
+            return Ok(None);
+        }
+        let on = key.split_once('@').map(|(_, s)| s);
+        let mut latest: Option<(usize, i64)> = None;
+        for (i, (k, s)) in state.topics.iter().enumerate() {
+            if fold.family_of(k) != Some(family) {
+                continue;
+            }
+            if let (Some(on), Some((_, other))) = (on, k.split_once('@')) {
+                if !other.is_empty() && other != on {
+                    continue;
+                }
+            }
+            if s.intensity >= 0.0 {
+                continue;
+            }
+            let at = s.basis.at.micros;
+            if latest.is_none_or(|(_, w)| at > w) {
+                latest = Some((i, at));
+            }
+        }
+        let Some((i, _)) = latest else { return Ok(None) };
+        let p = &state.topics[i].1;
+        let Some(reason) = escalation(cfg, &p.facts(), claim) else { return Ok(None) };
+        let name = fold.key_name(&p.topic)?;
+        Ok(Some((i, format!("{reason}, after a warning on {name}"))))
+    }
+
+    /// The stance `claim` makes (`_stance`).
+    #[allow(clippy::too_many_arguments)]
+    fn stance(
+        &mut self,
+        claim: &RawClaim,
+        key: &S,
+        reference: &Rc<Ref>,
+        event_id: &S,
+        support: i64,
+        p: Option<&Stance>,
+        confidence: Option<f64>,
+    ) -> Stance {
+        let mut magnitude = claim.magnitude;
+        let mut basis = reference.clone();
+        let mut conf = confidence.unwrap_or(claim.confidence);
+        let mut evidence = 0;
+        if let Some(p) = p {
+            if claim.magnitude.is_none() {
+                magnitude = p.magnitude;
+                if magnitude.is_some() {
+                    basis = p.basis.clone();
+                }
+            }
+            if p.confidence > conf {
+                conf = p.confidence;
+            }
+            evidence = p.evidence;
+        }
+        let cues: Rc<[S]> = claim.cues[..claim.cues.len().min(6)].iter().map(|c| self.string(c)).collect();
+        Stance {
+            topic: key.clone(),
+            pol: claim.pol,
+            intensity: claim.intensity,
+            category: claim.category.map(|c| self.string(c)),
+            confidence: conf,
+            basis,
+            support,
+            last_statement_id: event_id.clone(),
+            cues,
+            magnitude,
+            modality: claim.modality,
+            evidence,
+        }
+    }
+
+    /// `Detector.step` on `state` (not changed: the caller applies the step).
+    fn step(&mut self, py: Python<'_>, fold: &PyFold, state: &State, ev: &Event<'_>) -> Result<Step, Fallback> {
+        let text: &str = &ev.text;
+        let ascii = text.is_ascii();
+        let fingerprint: S = if ascii {
+            seen_key(text).into()
+        } else {
+            fold.objects.seen_key.bind(py).call1((text,))?.extract::<String>()?.into()
+        };
+        if state.seen.iter().any(|k| *k == fingerprint) {
+            return Ok(Step { republished: true, changes: Vec::new(), fingerprint, undecided: false, alerts: Vec::new() });
+        }
+        let normalized: String;
+        let analyzed: &str = if ascii {
+            text
+        } else {
+            normalized = fold.objects.normalize_any.bind(py).call1((text,))?.extract()?;
+            if !normalized.is_ascii() {
+                return Err(Fallback);
+            }
+            &normalized
+        };
+        let speaker: &str = &ev.speaker;
+        let speaker_obj = PyString::new(py, speaker).into_any();
+        let parts = fold.speaker_parts(&speaker_obj, speaker)?;
+        let analysis = crate::rules::analyze(fold.core(), analyzed, &parts);
+        let actor: &str = &ev.actor;
+        let merged = if analysis.claims.is_empty() { Vec::new() } else { fold.merged(analysis.claims, actor)? };
+        if merged.iter().any(|(_, c)| c.magnitude.is_some_and(|m| !m.is_finite())) {
+            return Err(Fallback);
+        }
+        let event_id: S = ev.id.as_ref().into();
+        let speaker_s: S = speaker.into();
+        let source_url: Option<S> = ev.source_url.as_deref().map(Into::into);
+        let mut changes: Vec<(S, Stance)> = Vec::new();
+        let mut candidates: Vec<Candidate> = Vec::new();
+        let mut refs: Vec<(&str, Rc<Ref>)> = Vec::new();
+        for (i, (key, claim)) in merged.iter().enumerate() {
+            let sentence = claim.sentence.as_str();
+            let reference = match refs.iter().find(|(s, _)| *s == sentence) {
+                Some((_, r)) => r.clone(),
+                None => {
+                    let quote = clip(sentence, fold.cfg.quote_chars).unwrap_or_else(|| sentence.to_owned());
+                    let r = Rc::new(Ref {
+                        id: event_id.clone(),
+                        speaker: speaker_s.clone(),
+                        quote: quote.into(),
+                        source_url: source_url.clone(),
+                        at: ev.at.clone(),
+                    });
+                    refs.push((sentence, r.clone()));
+                    r
+                }
+            };
+            let key_s = self.string(key);
+            let mut prior = state.get(key);
+            if prior.is_none() && fold.any_tracked {
+                prior = Self::general(fold, state, claim, key);
+            }
+            if prior.is_none() && key.contains(':') && !state.topics.is_empty() {
+                prior = Self::whole(state, key);
+            }
+            let p = prior.map(|k| &state.topics[k].1);
+            let facts = p.map(Stance::facts);
+            let (outcome, make, reason) = decision(&fold.cfg, facts.as_ref(), claim);
+            let stance = match (make, p) {
+                (Make::Fresh(confidence), _) => self.stance(claim, &key_s, &reference, &event_id, 1, None, confidence),
+                (Make::Merged, Some(p)) => self.stance(claim, &key_s, &reference, &event_id, p.support + 1, Some(p), None),
+                (Make::Noted(support), Some(p)) => {
+                    let mut s = p.clone();
+                    s.evidence += 1;
+                    if support {
+                        s.support += 1;
+                    }
+                    s
+                }
+                (_, None) => unreachable!("decision merges or notes only a prior"),
+            };
+            set(&mut changes, key_s.clone(), stance);
+            if let Some(prior) = prior {
+                if outcome != Outcome::Other {
+                    candidates.push(Candidate {
+                        escalation: outcome == Outcome::Escalation,
+                        reason,
+                        claim: i,
+                        key: key_s,
+                        prior,
+                    });
+                }
+            } else if fold.any_family && !state.topics.is_empty() {
+                if let Some((prior, reason)) = Self::warning(fold, state, key, claim)? {
+                    candidates.push(Candidate { escalation: true, reason, claim: i, key: key_s, prior });
+                }
+            }
+        }
+        for rel in &analysis.relations {
+            if rel.relation != "same" || merged.iter().any(|(k, _)| *k == rel.topic) {
+                continue;
+            }
+            let current = match changes.iter().find(|(k, _)| **k == *rel.topic) {
+                Some((_, s)) => Some(s.clone()),
+                None => state.stance(&rel.topic).cloned(),
+            };
+            if let Some(mut s) = current {
+                s.support += 1;
+                let key = self.string(&rel.topic);
+                set(&mut changes, key, s);
+            }
+        }
+        let alerts = if candidates.is_empty() { Vec::new() } else { self.alerts(fold, state, ev, &candidates, &merged)? };
+        let undecided = merged.is_empty() && analysis.relations.is_empty();
+        Ok(Step { republished: false, changes, fingerprint, undecided, alerts })
+    }
+
+    /// `Detector._alerts`, written as JSON lines.
+    fn alerts(
+        &self,
+        fold: &PyFold,
+        state: &State,
+        ev: &Event<'_>,
+        candidates: &[Candidate],
+        claims: &[(String, RawClaim)],
+    ) -> Result<Vec<(String, S, Vec<u8>)>, Fallback> {
+        let date = &ev.at.json[..10];
+        let now = Said { speaker: &ev.speaker, date };
+        let mut plans = Vec::with_capacity(candidates.len());
+        for cand in candidates {
+            let claim = &claims[cand.claim].1;
+            let p = &state.topics[cand.prior].1;
+            let before = Said { speaker: &p.basis.speaker, date: &p.basis.at.json[..10] };
+            let name = fold.topic_name(claim, &cand.key);
+            plans.push(fold.explain(&ev.actor, &before, &now, cand.escalation, &cand.reason, claim, &p.facts(), name, cand));
+        }
+        let mut out = Vec::with_capacity(2);
+        for (plan, explanation) in choose(plans) {
+            let cand = plan.item;
+            let claim = &claims[cand.claim].1;
+            let p = &state.topics[cand.prior].1;
+            let kind = if cand.escalation { "escalation" } else { "contradiction" };
+            let id = format!("alr_{}", digest(&[ev.id.as_bytes(), kind.as_bytes(), cand.key.as_bytes()], 24));
+            let mut j = Vec::with_capacity(1024 + ev.text.len());
+            let _ = write!(Buf(&mut j), "{{\"schema_version\":1,\"id\":\"{id}\",\"kind\":\"{kind}\",\"actor\":");
+            put_str(&mut j, &ev.actor);
+            j.extend_from_slice(b",\"topic\":");
+            put_str(&mut j, &cand.key);
+            j.extend_from_slice(b",\"topic_name\":");
+            put_str(&mut j, &plan.name);
+            j.extend_from_slice(b",\"statement\":{\"id\":");
+            put_str(&mut j, &ev.id);
+            j.extend_from_slice(b",\"speaker\":");
+            put_str(&mut j, &ev.speaker);
+            j.extend_from_slice(b",\"quote\":");
+            match clip(&ev.text, 1200) {
+                Some(q) => put_str(&mut j, &q),
+                None => put_str(&mut j, &ev.text),
+            }
+            j.extend_from_slice(b",\"source_url\":");
+            put_opt_str(&mut j, ev.source_url.as_deref());
+            let _ = write!(Buf(&mut j), ",\"published_at\":\"{}\"}},\"prior\":", ev.at.json);
+            p.basis.put(&mut j);
+            let severity = ["low", "medium", "high", "critical"][plan.rank];
+            let _ = write!(Buf(&mut j), ",\"severity\":\"{severity}\",\"confidence\":");
+            put_float(&mut j, plan.confidence)?;
+            j.extend_from_slice(b",\"explanation\":");
+            put_str(&mut j, &explanation);
+            j.extend_from_slice(b",\"cues\":");
+            put_strs(&mut j, claim.cues.iter());
+            j.extend_from_slice(b",\"negation_cues\":");
+            put_strs(&mut j, claim.neg_cues.iter());
+            j.extend_from_slice(b",\"modality_cues\":");
+            put_strs(&mut j, claim.mod_cues.iter());
+            let _ = write!(
+                Buf(&mut j),
+                ",\"prior_polarity\":\"{}\",\"new_polarity\":\"{}\",\"prior_intensity\":",
+                polarity_name(p.pol),
+                polarity_name(claim.pol)
+            );
+            put_float(&mut j, p.intensity)?;
+            j.extend_from_slice(b",\"new_intensity\":");
+            put_float(&mut j, claim.intensity)?;
+            j.extend_from_slice(b",\"engine\":");
+            put_str(&mut j, &self.engine);
+            j.extend_from_slice(b"}\n");
+            out.push((kind.to_owned(), cand.key.clone(), j));
+        }
+        out.sort_by(|a, b| (a.0.as_str(), &*a.1).cmp(&(b.0.as_str(), &*b.1)));
+        Ok(out)
+    }
+}
+
+/// A step applied to its state; the stances it changed (by value), sorted by key.
+fn apply(state: &mut State, step: Step, window: usize) -> Vec<(S, Stance)> {
+    state.statements += 1;
+    state.stepped = true;
+    if step.republished {
+        return Vec::new();
+    }
+    if window == 0 {
+        state.seen.clear();
+    } else {
+        state.seen.push_back(step.fingerprint);
+        while state.seen.len() > window {
+            state.seen.pop_front();
+        }
+    }
+    if step.undecided {
+        state.undecided += 1;
+    }
+    let mut moved = Vec::new();
+    for (key, stance) in step.changes {
+        match state.get(&key) {
+            Some(i) => {
+                if state.topics[i].1 != stance {
+                    moved.push((key.clone(), stance.clone()));
+                }
+                state.topics[i].1 = stance;
+            }
+            None => {
+                moved.push((key.clone(), stance.clone()));
+                state.topics.push((key, stance));
+            }
+        }
+    }
+    moved.sort_by(|a, b| a.0.cmp(&b.0));
+    moved
+}
+
+/// What `feed` counted: folded before the range, in range, skipped by a filter, alerts by kind.
+#[derive(Default)]
+struct Counts {
+    folded: u64,
+    in_range: u64,
+    skipped: u64,
+    contradictions: u64,
+    escalations: u64,
+}
+
+type Fed<'py> = (usize, Bound<'py, PyBytes>, Bound<'py, PyBytes>, (u64, u64, u64, u64, u64));
+
+#[pymethods]
+impl Kernel {
+    /// `ReplayKernel(fold, timeline, topics, actors)`: a kernel folding with `fold` (a `Fold`),
+    /// writing timeline points if `timeline`, keeping alerts and points of the `topics` given
+    /// and the statements of the `actors` given (all when None).
+    #[new]
+    #[pyo3(signature = (fold, timeline, topics=None, actors=None))]
+    fn new(
+        py: Python<'_>,
+        fold: Py<PyFold>,
+        timeline: bool,
+        topics: Option<Vec<String>>,
+        actors: Option<Vec<String>>,
+    ) -> PyResult<Kernel> {
+        let engine: String = fold.get().objects.engine.bind(py).extract()?;
+        Ok(Kernel {
+            fold,
+            states: FxHashMap::default(),
+            held: FxHashSet::default(),
+            timeline,
+            topics: topics.map(|t| t.into_iter().collect()),
+            actors: actors.map(|a| a.into_iter().collect()),
+            engine: engine.into(),
+            strings: FxHashMap::default(),
+        })
+    }
+
+    /// Fold `records` (objects with `key`, `value` and `offset`) of one partition from index `pos`;
+    /// those before offset `start` only into the states. Returns `(stop, alerts, timeline,
+    /// (folded, in_range, skipped, contradictions, escalations))`: `stop` is the index of the
+    /// first record the kernel did not fold (the caller folds it in Python), `len(records)` when
+    /// it folded them all; the alerts and timeline points are JSON lines.
+    fn feed<'py>(
+        &mut self,
+        py: Python<'py>,
+        records: &Bound<'py, PyList>,
+        pos: usize,
+        start: i64,
+        partition: i64,
+    ) -> PyResult<Fed<'py>> {
+        let fold_py = self.fold.clone_ref(py);
+        let fold = fold_py.get();
+        let window = fold.cfg.seen_window;
+        let (n_key, n_value, n_offset) =
+            (PyString::intern(py, "key"), PyString::intern(py, "value"), PyString::intern(py, "offset"));
+        let mut alerts: Vec<u8> = Vec::new();
+        let mut timeline: Vec<u8> = Vec::new();
+        let mut c = Counts::default();
+        let n = records.len();
+        let mut i = pos;
+        while i < n {
+            let rec = records.get_item(i)?;
+            if let Some(actors) = &self.actors {
+                let key = rec.getattr(&n_key)?;
+                if !key.is_none() {
+                    let key = key.cast_into::<PyBytes>()?;
+                    if !std::str::from_utf8(key.as_bytes()).is_ok_and(|k| actors.contains(k)) {
+                        c.skipped += 1;
+                        i += 1;
+                        continue;
+                    }
+                }
+            }
+            let value = rec.getattr(&n_value)?;
+            let Ok(value) = value.cast_into::<PyBytes>() else { break };
+            let offset: i64 = rec.getattr(&n_offset)?.extract()?;
+            let Some(ev) = decode(value.as_bytes()) else { break };
+            if self.held.contains(&*ev.actor) {
+                break;
+            }
+            let existing = self.states.remove(&*ev.actor);
+            let had = existing.is_some();
+            let mut state = existing.unwrap_or_default();
+            let mut step = match self.step(py, fold, &state, &ev) {
+                Ok(step) => step,
+                Err(Fallback) => {
+                    if had {
+                        self.states.insert((*ev.actor).into(), state);
+                    }
+                    break;
+                }
+            };
+            let step_alerts = std::mem::take(&mut step.alerts);
+            let moved = apply(&mut state, step, window);
+            let in_range = offset >= start;
+            let wanted = self.actors.as_ref().is_none_or(|a| a.contains(&*ev.actor));
+            if in_range && wanted {
+                c.in_range += 1;
+                for (kind, topic, line) in &step_alerts {
+                    if self.topics.as_ref().is_some_and(|t| !t.contains(&**topic)) {
+                        continue;
+                    }
+                    alerts.extend_from_slice(line);
+                    if kind == "contradiction" {
+                        c.contradictions += 1;
+                    } else {
+                        c.escalations += 1;
+                    }
+                }
+                if self.timeline {
+                    for (key, s) in &moved {
+                        if self.topics.as_ref().is_some_and(|t| !t.contains(&**key)) {
+                            continue;
+                        }
+                        let mut line = Vec::with_capacity(256);
+                        line.extend_from_slice(b"{\"actor\":");
+                        put_str(&mut line, &ev.actor);
+                        line.extend_from_slice(b",\"confidence\":");
+                        let ok = put_float(&mut line, s.confidence).is_ok();
+                        line.extend_from_slice(b",\"intensity\":");
+                        let ok = ok && put_float(&mut line, s.intensity).is_ok();
+                        if !ok {
+                            // cannot happen for stances the engine writes (bounded values)
+                            return Err(pyo3::exceptions::PyValueError::new_err("a timeline value out of range"));
+                        }
+                        let _ = write!(
+                            Buf(&mut line),
+                            ",\"offset\":{offset},\"partition\":{partition},\"polarity\":\"{}\",\"published_at\":\"{}\",\"statement_id\":",
+                            polarity_name(s.pol),
+                            ev.at.iso
+                        );
+                        put_str(&mut line, &ev.id);
+                        line.extend_from_slice(b",\"topic\":");
+                        put_str(&mut line, key);
+                        line.extend_from_slice(b"}\n");
+                        timeline.extend_from_slice(&line);
+                    }
+                }
+            } else if in_range {
+                c.skipped += 1;
+            } else {
+                c.folded += 1;
+            }
+            self.states.insert((*ev.actor).into(), state);
+            i += 1;
+        }
+        Ok((
+            i,
+            PyBytes::new(py, &alerts),
+            PyBytes::new(py, &timeline),
+            (c.folded, c.in_range, c.skipped, c.contradictions, c.escalations),
+        ))
+    }
+
+    /// The state of `actor` as JSON (`StanceState`), taken out of the kernel; None if it has none.
+    fn take<'py>(&mut self, py: Python<'py>, actor: &str) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let Some(state) = self.states.remove(actor) else { return Ok(None) };
+        let mut out = Vec::with_capacity(1024);
+        if state.put(actor, &mut out).is_err() {
+            self.states.insert(actor.into(), state);
+            return Err(pyo3::exceptions::PyValueError::new_err(format!("the state of {actor:?} cannot be written")));
+        }
+        Ok(Some(PyBytes::new(py, &out)))
+    }
+
+    /// Hold the state `raw` (`encode(state)`; `stepped`: folded since the replay began). False
+    /// when the kernel cannot hold it exactly: the caller keeps it, and the actor's records stop
+    /// the kernel from then on.
+    fn put(&mut self, raw: &[u8], stepped: bool) -> bool {
+        match import(raw) {
+            Some((actor, mut state)) => {
+                state.stepped = stepped;
+                self.held.remove(actor.as_str());
+                self.states.insert(actor.into(), state);
+                true
+            }
+            None => {
+                if let Ok(actor) = serde_json::from_slice::<ActorOnly>(raw) {
+                    self.states.remove(actor.actor.as_str());
+                    self.held.insert(actor.actor.into());
+                }
+                false
+            }
+        }
+    }
+
+    /// The actors folded since the replay began, with their states as JSON.
+    fn export<'py>(&self, py: Python<'py>) -> PyResult<Vec<(String, Bound<'py, PyBytes>)>> {
+        let mut out = Vec::new();
+        let mut actors: Vec<&Box<str>> = self.states.iter().filter(|(_, s)| s.stepped).map(|(a, _)| a).collect();
+        actors.sort();
+        for actor in actors {
+            let mut buf = Vec::with_capacity(1024);
+            self.states[actor]
+                .put(actor, &mut buf)
+                .map_err(|_| pyo3::exceptions::PyValueError::new_err(format!("the state of {actor:?} cannot be written")))?;
+            out.push((actor.to_string(), PyBytes::new(py, &buf)));
+        }
+        Ok(out)
+    }
+
+    /// Actors whose states the kernel holds.
+    fn __len__(&self) -> usize {
+        self.states.len()
+    }
+
+    /// `Time` of an RFC 3339 text as the kernel reads it: `(json, isoformat, microseconds)` or
+    /// None (for the tests).
+    #[staticmethod]
+    fn read_time(text: &str) -> Option<(String, String, i64)> {
+        parse_time(text).map(|t| (t.json.to_string(), t.iso.to_string(), t.micros))
+    }
+}
+
+#[derive(Deserialize)]
+struct ActorOnly {
+    actor: String,
+}
