@@ -21,3 +21,13 @@ def bench_engine() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@cache
+def bench_common() -> ModuleType:
+    """``bench/common.py`` as a module (``encoded``: the pipeline benchmarks' statements)."""
+    spec = importlib.util.spec_from_file_location("bench_common", BENCH_ENGINE.with_name("common.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -82,8 +82,10 @@ def native_fold(detector: Detector) -> NativeFold | None:
     from monitor.domain.analysis.rules import RuleAnalyzer
     from monitor.domain.detector import Detector
 
+    if type(detector) is not Detector:  # a subclass may not even have an analyzer
+        return None
     analyzer = detector.analyzer
-    if type(detector) is not Detector or type(analyzer) is not RuleAnalyzer or analyzer._native is None:
+    if type(analyzer) is not RuleAnalyzer or analyzer._native is None:
         return None
     try:
         module = importlib.import_module("monitor_native")
