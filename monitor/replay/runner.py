@@ -15,10 +15,12 @@ the spool files, hence the output, are the same.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -281,6 +283,31 @@ class _Folding:
                 }, option=orjson.OPT_SORT_KEYS) + b"\n")
 
 
+async def _pipelined(source: StatementSource, ranges: Mapping[int, PartitionRange], folding: _Folding,
+                     on_batch: Callable[[int], None] | None) -> None:
+    """Fold each batch in a worker thread while the event loop reads the next one.
+
+    The kernel folds detached from the interpreter, so reading (the Kafka client's parsing, a
+    SQLite query) and folding use two cores. One batch is folded at a time, in the order read.
+    """
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-fold") as pool:
+        pending: asyncio.Future[None] | None = None
+        size = 0
+        async for batch in source.batches(ranges):
+            if pending is not None:
+                await pending
+                if on_batch is not None:
+                    on_batch(size)
+            part = batch[0].partition
+            pending = loop.run_in_executor(pool, folding.batch, batch, part, ranges[part].start)
+            size = len(batch)
+        if pending is not None:
+            await pending
+            if on_batch is not None:
+                on_batch(size)
+
+
 async def _fold_range(
     source: StatementSource,
     detector: Detector,
@@ -300,11 +327,14 @@ async def _fold_range(
         kernel.load(states.values())
     folding = _Folding(detector, states, options, spool_dir, kernel)
     try:
-        async for batch in source.batches(ranges):
-            part = batch[0].partition
-            folding.batch(batch, part, ranges[part].start)
-            if on_batch is not None:
-                on_batch(len(batch))
+        if kernel is None:
+            async for batch in source.batches(ranges):
+                part = batch[0].partition
+                folding.batch(batch, part, ranges[part].start)
+                if on_batch is not None:
+                    on_batch(len(batch))
+        else:
+            await _pipelined(source, ranges, folding, on_batch)
     finally:
         folding.close()
     if kernel is not None:

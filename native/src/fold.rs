@@ -1026,7 +1026,7 @@ impl PyFold {
     }
 
     /// `frozenset(w.lower().strip(".,") for w in speaker.split())`, as `RuleAnalyzer.analyze` takes it.
-    pub(crate) fn speaker_parts(&self, speaker: &Bound<'_, PyAny>, text: &str) -> Result<Arc<HashSet<String>>, Fallback> {
+    pub(crate) fn speaker_parts(&self, text: &str) -> Result<Arc<HashSet<String>>, Fallback> {
         if let Some(found) = lock(&self.speakers).get(text) {
             return Ok(found.clone());
         }
@@ -1035,8 +1035,12 @@ impl PyFold {
         } else if text.is_ascii() {
             speaker_parts(text)
         } else {
-            let helper = self.objects.speaker_parts.bind(speaker.py());
-            helper.call1((speaker,))?.extract::<Vec<String>>()?.into_iter().collect()
+            // the Python helper (attaching to the interpreter: a replay kernel calls this detached)
+            Python::attach(|py| -> PyResult<Vec<String>> {
+                self.objects.speaker_parts.bind(py).call1((text,))?.extract::<Vec<String>>()
+            })?
+            .into_iter()
+            .collect()
         };
         let parts = Arc::new(parts);
         let mut memo = lock(&self.speakers);
@@ -1747,7 +1751,7 @@ impl PyFold {
         };
         let speaker = item(&ev_d, &n.speaker)?;
         let speaker_str = speaker.cast::<PyString>()?.to_str()?;
-        let parts = self.speaker_parts(&speaker, speaker_str)?;
+        let parts = self.speaker_parts(speaker_str)?;
         let analysis = crate::rules::analyze(self.core(), analyzed, &parts);
         let actor = item(&ev_d, &n.actor)?;
         let actor_str = actor.cast::<PyString>()?.to_str()?;

@@ -24,7 +24,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
@@ -34,7 +34,14 @@ use serde::Deserialize;
 use crate::fold::{choose, clip, decision, digest, escalation, seen_key, Fallback, Make, Outcome, Prior, PyFold, Said};
 use crate::types::{Modality, RawClaim, CONTRA, PRO};
 
-type S = Rc<str>;
+type S = Arc<str>;
+
+/// A seen-window fingerprint (`digest(..., size=16)`: 16 hex digits).
+type Fp = [u8; 16];
+
+fn fingerprint(s: &str) -> Option<Fp> {
+    s.as_bytes().try_into().ok()
+}
 
 // -- time ------------------------------------------------------------------------------------------
 
@@ -190,12 +197,17 @@ impl std::fmt::Write for Buf<'_> {
 /// A float as pydantic and orjson write it, for the values they write as Python's `repr` does
 /// (zero and magnitudes from 1e-4 to below 1e15); Fallback for the others.
 fn put_float(out: &mut Vec<u8>, x: f64) -> Result<(), Fallback> {
-    let a = x.abs();
-    if !(a == 0.0 || (1e-4..1e15).contains(&a)) {
+    if !plain_float(x) {
         return Err(Fallback);
     }
     let _ = write!(Buf(out), "{x:?}");
     Ok(())
+}
+
+/// Whether `put_float` writes `x`.
+fn plain_float(x: f64) -> bool {
+    let a = x.abs();
+    a == 0.0 || (1e-4..1e15).contains(&a)
 }
 
 /// A float for a state handed to pydantic (any finite value; shortest round-trip digits).
@@ -269,10 +281,10 @@ struct Stance {
     intensity: f64,
     category: Option<S>,
     confidence: f64,
-    basis: Rc<Ref>,
+    basis: Arc<Ref>,
     support: i64,
     last_statement_id: S,
-    cues: Rc<[S]>,
+    cues: Arc<[S]>,
     magnitude: Option<f64>,
     modality: Modality,
     evidence: i64,
@@ -319,7 +331,7 @@ impl Stance {
 #[derive(Clone, Debug, Default)]
 struct State {
     topics: Vec<(S, Stance)>,
-    seen: VecDeque<S>,
+    seen: VecDeque<Fp>,
     statements: i64,
     undecided: i64,
     /// folded since it came into the kernel (else `export` leaves the caller's object)
@@ -348,7 +360,7 @@ impl State {
             s.put(out)?;
         }
         out.extend_from_slice(b"},\"seen\":");
-        put_strs(out, self.seen.iter());
+        put_strs(out, self.seen.iter().map(|f| std::str::from_utf8(f).unwrap_or("")));
         let _ = write!(Buf(out), ",\"statements\":{},\"undecided\":{}}}", self.statements, self.undecided);
         Ok(())
     }
@@ -552,7 +564,7 @@ fn import(raw: &[u8]) -> Option<(String, State)> {
                 intensity: s.intensity,
                 category: s.category.map(Into::into),
                 confidence: s.confidence,
-                basis: Rc::new(basis),
+                basis: Arc::new(basis),
                 support: s.support,
                 last_statement_id: s.last_statement_id.into(),
                 cues: s.cues.into_iter().map(Into::into).collect(),
@@ -564,7 +576,7 @@ fn import(raw: &[u8]) -> Option<(String, State)> {
     }
     let state = State {
         topics,
-        seen: w.seen.into_iter().map(Into::into).collect(),
+        seen: w.seen.iter().map(|f| fingerprint(f)).collect::<Option<_>>()?,
         statements: w.statements,
         undecided: w.undecided,
         stepped: false,
@@ -589,7 +601,7 @@ struct Step {
     republished: bool,
     /// stances set, in the order first set (the dict's order for new keys)
     changes: Vec<(S, Stance)>,
-    fingerprint: S,
+    fingerprint: Fp,
     undecided: bool,
     /// the alerts' JSON lines, in the runner's order (kind, topic, id)
     alerts: Vec<(String, S, Vec<u8>)>,
@@ -603,7 +615,7 @@ fn set(changes: &mut Vec<(S, Stance)>, key: S, stance: Stance) {
 }
 
 /// The replay kernel of one fold (see the module documentation).
-#[pyclass(name = "ReplayKernel", module = "monitor_native", unsendable)]
+#[pyclass(name = "ReplayKernel", module = "monitor_native")]
 pub struct Kernel {
     fold: Py<PyFold>,
     states: FxHashMap<Box<str>, State>,
@@ -719,7 +731,7 @@ impl Kernel {
         &mut self,
         claim: &RawClaim,
         key: &S,
-        reference: &Rc<Ref>,
+        reference: &Arc<Ref>,
         event_id: &S,
         support: i64,
         p: Option<&Stance>,
@@ -741,7 +753,7 @@ impl Kernel {
             }
             evidence = p.evidence;
         }
-        let cues: Rc<[S]> = claim.cues[..claim.cues.len().min(6)].iter().map(|c| self.string(c)).collect();
+        let cues: Arc<[S]> = claim.cues[..claim.cues.len().min(6)].iter().map(|c| self.string(c)).collect();
         Stance {
             topic: key.clone(),
             pol: claim.pol,
@@ -759,14 +771,15 @@ impl Kernel {
     }
 
     /// `Detector.step` on `state` (not changed: the caller applies the step).
-    fn step(&mut self, py: Python<'_>, fold: &PyFold, state: &State, ev: &Event<'_>) -> Result<Step, Fallback> {
+    fn step(&mut self, fold: &PyFold, state: &State, ev: &Event<'_>) -> Result<Step, Fallback> {
         let text: &str = &ev.text;
         let ascii = text.is_ascii();
-        let fingerprint: S = if ascii {
-            seen_key(text).into()
+        let key = if ascii {
+            seen_key(text)
         } else {
-            fold.objects.seen_key.bind(py).call1((text,))?.extract::<String>()?.into()
+            Python::attach(|py| fold.objects.seen_key.bind(py).call1((text,))?.extract::<String>())?
         };
+        let fingerprint = self::fingerprint(&key).ok_or(Fallback)?;
         if state.seen.iter().any(|k| *k == fingerprint) {
             return Ok(Step { republished: true, changes: Vec::new(), fingerprint, undecided: false, alerts: Vec::new() });
         }
@@ -774,15 +787,14 @@ impl Kernel {
         let analyzed: &str = if ascii {
             text
         } else {
-            normalized = fold.objects.normalize_any.bind(py).call1((text,))?.extract()?;
+            normalized = Python::attach(|py| fold.objects.normalize_any.bind(py).call1((text,))?.extract())?;
             if !normalized.is_ascii() {
                 return Err(Fallback);
             }
             &normalized
         };
         let speaker: &str = &ev.speaker;
-        let speaker_obj = PyString::new(py, speaker).into_any();
-        let parts = fold.speaker_parts(&speaker_obj, speaker)?;
+        let parts = fold.speaker_parts(speaker)?;
         let analysis = crate::rules::analyze(fold.core(), analyzed, &parts);
         let actor: &str = &ev.actor;
         let merged = if analysis.claims.is_empty() { Vec::new() } else { fold.merged(analysis.claims, actor)? };
@@ -794,14 +806,14 @@ impl Kernel {
         let source_url: Option<S> = ev.source_url.as_deref().map(Into::into);
         let mut changes: Vec<(S, Stance)> = Vec::new();
         let mut candidates: Vec<Candidate> = Vec::new();
-        let mut refs: Vec<(&str, Rc<Ref>)> = Vec::new();
+        let mut refs: Vec<(&str, Arc<Ref>)> = Vec::new();
         for (i, (key, claim)) in merged.iter().enumerate() {
             let sentence = claim.sentence.as_str();
             let reference = match refs.iter().find(|(s, _)| *s == sentence) {
                 Some((_, r)) => r.clone(),
                 None => {
                     let quote = clip(sentence, fold.cfg.quote_chars).unwrap_or_else(|| sentence.to_owned());
-                    let r = Rc::new(Ref {
+                    let r = Arc::new(Ref {
                         id: event_id.clone(),
                         speaker: speaker_s.clone(),
                         quote: quote.into(),
@@ -868,8 +880,104 @@ impl Kernel {
             }
         }
         let alerts = if candidates.is_empty() { Vec::new() } else { self.alerts(fold, state, ev, &candidates, &merged)? };
+        // a timeline point writes these: values JSON writes otherwise than `put_float` are Python's
+        if changes.iter().any(|(_, s)| !(plain_float(s.confidence) && plain_float(s.intensity))) {
+            return Err(Fallback);
+        }
         let undecided = merged.is_empty() && analysis.relations.is_empty();
         Ok(Step { republished: false, changes, fingerprint, undecided, alerts })
+    }
+
+    /// `feed`'s fold of the copied records: how many it folded, the alert and timeline lines, the counts.
+    fn fold_items(
+        &mut self,
+        fold: &PyFold,
+        items: &[Option<(Vec<u8>, i64)>],
+        start: i64,
+        partition: i64,
+    ) -> (usize, Vec<u8>, Vec<u8>, Counts) {
+        let window = fold.cfg.seen_window;
+        let mut alerts: Vec<u8> = Vec::new();
+        let mut timeline: Vec<u8> = Vec::new();
+        let mut c = Counts::default();
+        for (i, item) in items.iter().enumerate() {
+            let Some((value, offset)) = item else {
+                c.skipped += 1;
+                continue;
+            };
+            let offset = *offset;
+            let Some(ev) = decode(value) else { return (i, alerts, timeline, c) };
+            let actor: &str = &ev.actor;
+            if self.held.contains(actor) {
+                return (i, alerts, timeline, c);
+            }
+            // the state out of its slot for the step (its key stays allocated), back after
+            let mut state = match self.states.get_mut(actor) {
+                Some(slot) => std::mem::take(slot),
+                None => State::default(),
+            };
+            let mut step = match self.step(fold, &state, &ev) {
+                Ok(step) => step,
+                Err(Fallback) => {
+                    if let Some(slot) = self.states.get_mut(actor) {
+                        *slot = state;
+                    }
+                    return (i, alerts, timeline, c);
+                }
+            };
+            let step_alerts = std::mem::take(&mut step.alerts);
+            let moved = apply(&mut state, step, window, self.timeline);
+            match self.states.get_mut(actor) {
+                Some(slot) => *slot = state,
+                None => {
+                    self.states.insert(actor.into(), state);
+                }
+            }
+            let in_range = offset >= start;
+            if !in_range {
+                c.folded += 1;
+                continue;
+            }
+            if self.actors.as_ref().is_some_and(|a| !a.contains(actor)) {
+                c.skipped += 1;
+                continue;
+            }
+            c.in_range += 1;
+            for (kind, topic, line) in &step_alerts {
+                if self.topics.as_ref().is_some_and(|t| !t.contains(&**topic)) {
+                    continue;
+                }
+                alerts.extend_from_slice(line);
+                if kind == "contradiction" {
+                    c.contradictions += 1;
+                } else {
+                    c.escalations += 1;
+                }
+            }
+            for (key, s) in &moved {
+                if self.topics.as_ref().is_some_and(|t| !t.contains(&**key)) {
+                    continue;
+                }
+                timeline.extend_from_slice(b"{\"actor\":");
+                put_str(&mut timeline, actor);
+                timeline.extend_from_slice(b",\"confidence\":");
+                // (`step` declined stances whose values `put_float` does not write)
+                let _ = put_float(&mut timeline, s.confidence);
+                timeline.extend_from_slice(b",\"intensity\":");
+                let _ = put_float(&mut timeline, s.intensity);
+                let _ = write!(
+                    Buf(&mut timeline),
+                    ",\"offset\":{offset},\"partition\":{partition},\"polarity\":\"{}\",\"published_at\":\"{}\",\"statement_id\":",
+                    polarity_name(s.pol),
+                    ev.at.iso
+                );
+                put_str(&mut timeline, &ev.id);
+                timeline.extend_from_slice(b",\"topic\":");
+                put_str(&mut timeline, key);
+                timeline.extend_from_slice(b"}\n");
+            }
+        }
+        (items.len(), alerts, timeline, c)
     }
 
     /// `Detector._alerts`, written as JSON lines.
@@ -949,7 +1057,7 @@ impl Kernel {
 }
 
 /// A step applied to its state; the stances it changed (by value), sorted by key.
-fn apply(state: &mut State, step: Step, window: usize) -> Vec<(S, Stance)> {
+fn apply(state: &mut State, step: Step, window: usize, timeline: bool) -> Vec<(S, Stance)> {
     state.statements += 1;
     state.stepped = true;
     if step.republished {
@@ -970,13 +1078,15 @@ fn apply(state: &mut State, step: Step, window: usize) -> Vec<(S, Stance)> {
     for (key, stance) in step.changes {
         match state.get(&key) {
             Some(i) => {
-                if state.topics[i].1 != stance {
+                if timeline && state.topics[i].1 != stance {
                     moved.push((key.clone(), stance.clone()));
                 }
                 state.topics[i].1 = stance;
             }
             None => {
-                moved.push((key.clone(), stance.clone()));
+                if timeline {
+                    moved.push((key.clone(), stance.clone()));
+                }
                 state.topics.push((key, stance));
             }
         }
@@ -1029,6 +1139,9 @@ impl Kernel {
     /// (folded, in_range, skipped, contradictions, escalations))`: `stop` is the index of the
     /// first record the kernel did not fold (the caller folds it in Python), `len(records)` when
     /// it folded them all; the alerts and timeline points are JSON lines.
+    ///
+    /// The records' bytes are copied first; the fold runs detached from the interpreter, so
+    /// another thread (the replay's reader) runs Python meanwhile.
     fn feed<'py>(
         &mut self,
         py: Python<'py>,
@@ -1038,103 +1151,31 @@ impl Kernel {
         partition: i64,
     ) -> PyResult<Fed<'py>> {
         let fold_py = self.fold.clone_ref(py);
-        let fold = fold_py.get();
-        let window = fold.cfg.seen_window;
         let (n_key, n_value, n_offset) =
             (PyString::intern(py, "key"), PyString::intern(py, "value"), PyString::intern(py, "offset"));
-        let mut alerts: Vec<u8> = Vec::new();
-        let mut timeline: Vec<u8> = Vec::new();
-        let mut c = Counts::default();
-        let n = records.len();
-        let mut i = pos;
-        while i < n {
+        // the records from `pos` up to the first whose value is not bytes: None for one the
+        // actor filter skips, else its value and offset
+        let mut items: Vec<Option<(Vec<u8>, i64)>> = Vec::with_capacity(records.len().saturating_sub(pos));
+        for i in pos..records.len() {
             let rec = records.get_item(i)?;
             if let Some(actors) = &self.actors {
                 let key = rec.getattr(&n_key)?;
                 if !key.is_none() {
                     let key = key.cast_into::<PyBytes>()?;
                     if !std::str::from_utf8(key.as_bytes()).is_ok_and(|k| actors.contains(k)) {
-                        c.skipped += 1;
-                        i += 1;
+                        items.push(None);
                         continue;
                     }
                 }
             }
-            let value = rec.getattr(&n_value)?;
-            let Ok(value) = value.cast_into::<PyBytes>() else { break };
+            let Ok(value) = rec.getattr(&n_value)?.cast_into::<PyBytes>() else { break };
             let offset: i64 = rec.getattr(&n_offset)?.extract()?;
-            let Some(ev) = decode(value.as_bytes()) else { break };
-            if self.held.contains(&*ev.actor) {
-                break;
-            }
-            let existing = self.states.remove(&*ev.actor);
-            let had = existing.is_some();
-            let mut state = existing.unwrap_or_default();
-            let mut step = match self.step(py, fold, &state, &ev) {
-                Ok(step) => step,
-                Err(Fallback) => {
-                    if had {
-                        self.states.insert((*ev.actor).into(), state);
-                    }
-                    break;
-                }
-            };
-            let step_alerts = std::mem::take(&mut step.alerts);
-            let moved = apply(&mut state, step, window);
-            let in_range = offset >= start;
-            let wanted = self.actors.as_ref().is_none_or(|a| a.contains(&*ev.actor));
-            if in_range && wanted {
-                c.in_range += 1;
-                for (kind, topic, line) in &step_alerts {
-                    if self.topics.as_ref().is_some_and(|t| !t.contains(&**topic)) {
-                        continue;
-                    }
-                    alerts.extend_from_slice(line);
-                    if kind == "contradiction" {
-                        c.contradictions += 1;
-                    } else {
-                        c.escalations += 1;
-                    }
-                }
-                if self.timeline {
-                    for (key, s) in &moved {
-                        if self.topics.as_ref().is_some_and(|t| !t.contains(&**key)) {
-                            continue;
-                        }
-                        let mut line = Vec::with_capacity(256);
-                        line.extend_from_slice(b"{\"actor\":");
-                        put_str(&mut line, &ev.actor);
-                        line.extend_from_slice(b",\"confidence\":");
-                        let ok = put_float(&mut line, s.confidence).is_ok();
-                        line.extend_from_slice(b",\"intensity\":");
-                        let ok = ok && put_float(&mut line, s.intensity).is_ok();
-                        if !ok {
-                            // cannot happen for stances the engine writes (bounded values)
-                            return Err(pyo3::exceptions::PyValueError::new_err("a timeline value out of range"));
-                        }
-                        let _ = write!(
-                            Buf(&mut line),
-                            ",\"offset\":{offset},\"partition\":{partition},\"polarity\":\"{}\",\"published_at\":\"{}\",\"statement_id\":",
-                            polarity_name(s.pol),
-                            ev.at.iso
-                        );
-                        put_str(&mut line, &ev.id);
-                        line.extend_from_slice(b",\"topic\":");
-                        put_str(&mut line, key);
-                        line.extend_from_slice(b"}\n");
-                        timeline.extend_from_slice(&line);
-                    }
-                }
-            } else if in_range {
-                c.skipped += 1;
-            } else {
-                c.folded += 1;
-            }
-            self.states.insert((*ev.actor).into(), state);
-            i += 1;
+            items.push(Some((value.as_bytes().to_vec(), offset)));
         }
+        let fold = fold_py.get();
+        let (done, alerts, timeline, c) = py.detach(|| self.fold_items(fold, &items, start, partition));
         Ok((
-            i,
+            pos + done,
             PyBytes::new(py, &alerts),
             PyBytes::new(py, &timeline),
             (c.folded, c.in_range, c.skipped, c.contradictions, c.escalations),
