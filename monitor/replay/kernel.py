@@ -54,10 +54,13 @@ class ReplayKernel:
         """Hold ``state`` (folded in Python); False when the kernel cannot, and the caller keeps it."""
         return bool(self.native.put(encode(state), True))
 
-    def export(self, states: MutableMapping[str, StanceState]) -> None:
-        """Write the state of every actor folded in the kernel into ``states``."""
+    def export(self, states: MutableMapping[str, StanceState]) -> list[str]:
+        """Write the state of every actor folded in the kernel into ``states``; those actors."""
+        actors = []
         for actor, raw in self.native.export():
             states[actor] = _validate_state(raw)
+            actors.append(actor)
+        return actors
 
 
 def replay_kernel(detector: Detector, *, timeline: bool, topics: Iterable[str] = (),

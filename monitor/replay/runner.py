@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import os
 import shutil
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -69,8 +70,10 @@ class ReplayOptions:
     # Processes sharing the partitions; None: auto_jobs decides (the CLI's default). One by
     # default here: more are spawned, which needs the caller's script to guard its main code.
     jobs: int | None = 1
-    # Fold in the native replay kernel when the engine is the default one (same output, faster).
+    # Fold in the native replay kernel when the engine is the default one (same output, faster),
+    # in this many threads sharing the partitions (None: one per core).
     kernel: bool = True
+    threads: int | None = None
 
 
 @dataclass
@@ -283,29 +286,39 @@ class _Folding:
                 }, option=orjson.OPT_SORT_KEYS) + b"\n")
 
 
-async def _pipelined(source: StatementSource, ranges: Mapping[int, PartitionRange], folding: _Folding,
-                     on_batch: Callable[[int], None] | None) -> None:
-    """Fold each batch in a worker thread while the event loop reads the next one.
+async def _pipelined(source: StatementSource, ranges: Mapping[int, PartitionRange], foldings: list[_Folding],
+                     owner: Mapping[int, int], on_batch: Callable[[int], None] | None) -> None:
+    """Fold each batch in the worker thread of its partition's folding while the event loop reads on.
 
-    The kernel folds detached from the interpreter, so reading (the Kafka client's parsing, a
-    SQLite query) and folding use two cores. One batch is folded at a time, in the order read.
+    The kernels fold detached from the interpreter, so reading (the Kafka client's parsing, a
+    SQLite query) and folding run on several cores. A partition's batches are folded one after
+    another in the order read, by one thread; at most two wait per thread.
     """
     loop = asyncio.get_running_loop()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-fold") as pool:
-        pending: asyncio.Future[None] | None = None
-        size = 0
+    pools = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"replay-fold-{i}") for i in range(len(foldings))]
+    queues: list[deque[tuple[asyncio.Future[None], int]]] = [deque() for _ in foldings]
+
+    async def settle(queue: deque[tuple[asyncio.Future[None], int]]) -> None:
+        future, size = queue.popleft()
+        await future
+        if on_batch is not None:
+            on_batch(size)
+
+    try:
         async for batch in source.batches(ranges):
-            if pending is not None:
-                await pending
-                if on_batch is not None:
-                    on_batch(size)
             part = batch[0].partition
-            pending = loop.run_in_executor(pool, folding.batch, batch, part, ranges[part].start)
-            size = len(batch)
-        if pending is not None:
-            await pending
-            if on_batch is not None:
-                on_batch(size)
+            w = owner[part]
+            queue = queues[w]
+            while len(queue) >= 2:
+                await settle(queue)
+            queue.append((loop.run_in_executor(pools[w], foldings[w].batch, batch, part, ranges[part].start),
+                          len(batch)))
+        for queue in queues:
+            while queue:
+                await settle(queue)
+    finally:
+        for pool in pools:
+            pool.shutdown(wait=True)
 
 
 async def _fold_range(
@@ -320,26 +333,51 @@ async def _fold_range(
     """Fold ``ranges`` of ``source`` into ``states``; alerts and timeline to per-partition spool files.
 
     The default engine folds in the native replay kernel (:mod:`~monitor.replay.kernel`) unless
-    ``options.kernel`` is off; the output and the states are the same either way."""
+    ``options.kernel`` is off, in up to ``options.threads`` threads that share the partitions
+    (one kernel each); the output and the states are the same either way."""
     kernel = replay_kernel(detector, timeline=options.timeline, topics=options.topics, actors=options.actors) \
         if options.kernel else None
-    if kernel is not None:
-        kernel.load(states.values())
-    folding = _Folding(detector, states, options, spool_dir, kernel)
-    try:
-        if kernel is None:
+    if kernel is None:
+        folding = _Folding(detector, states, options, spool_dir, None)
+        try:
             async for batch in source.batches(ranges):
                 part = batch[0].partition
                 folding.batch(batch, part, ranges[part].start)
                 if on_batch is not None:
                     on_batch(len(batch))
-        else:
-            await _pipelined(source, ranges, folding, on_batch)
+        finally:
+            folding.close()
+        return folding.counts()
+    from monitor.replay.parallel import share
+
+    busy = sum(1 for r in ranges.values() if r.size > 0)
+    threads = max(1, min(options.threads or os.cpu_count() or 1, busy))
+    groups = share(ranges, threads) or [dict(ranges)]
+    foldings = []
+    for i, _group in enumerate(groups):
+        k = kernel if i == 0 else replay_kernel(detector, timeline=options.timeline, topics=options.topics,
+                                                actors=options.actors)
+        assert k is not None  # the same detector as the first
+        k.load(states.values())
+        foldings.append(_Folding(detector, states, options, spool_dir, k))
+    owner = {p: i for i, group in enumerate(groups) for p in group}
+    try:
+        await _pipelined(source, ranges, foldings, owner, on_batch)
     finally:
-        folding.close()
-    if kernel is not None:
-        kernel.export(states)
-    return folding.counts()
+        for folding in foldings:
+            folding.close()
+    folded: dict[str, int] = {}
+    for i, folding in enumerate(foldings):
+        assert folding.kernel is not None
+        for actor in folding.kernel.export(states):
+            if folded.setdefault(actor, i) != i:
+                raise InputError(f"actor {actor!r} has statements on partitions folded by two threads, so the topic "
+                                 "is not keyed by actor and the replay would depend on how they interleave; replay "
+                                 "with --threads 1", where="--threads")
+    counts = Counts()
+    for folding in foldings:
+        counts = add_counts(counts, folding.counts())
+    return counts
 
 
 PARALLEL_FROM = 50_000

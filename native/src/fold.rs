@@ -148,7 +148,14 @@ pub fn seen_key(text: &str) -> String {
     let bytes = text.as_bytes();
     // every space written stands for at least one byte that is not: the words fit in the text's
     // length, plus one for the unconditional write of the last byte
-    let mut words = vec![0u8; bytes.len() + 1];
+    let mut stack = [0u8; 1024];
+    let mut heap = Vec::new();
+    let words: &mut [u8] = if bytes.len() < stack.len() {
+        &mut stack
+    } else {
+        heap.resize(bytes.len() + 1, 0u8);
+        &mut heap
+    };
     let mut n = 0;
     let mut in_word = false;
     for &b in bytes {
@@ -615,9 +622,9 @@ pub(crate) fn choose<T>(plans: Vec<Plan<T>>) -> Vec<(Plan<T>, String)> {
     }
     best.into_iter()
         .flatten()
-        .map(|(plan, others)| {
+        .map(|(mut plan, others)| {
             let explanation = if others.is_empty() {
-                plan.explanation.clone()
+                std::mem::take(&mut plan.explanation)
             } else {
                 format!("{} Also: {}.", plan.explanation, others.join(", "))
             };

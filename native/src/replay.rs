@@ -157,8 +157,15 @@ fn parse_time(s: &str) -> Option<Time> {
 /// A JSON string as pydantic and orjson write it: UTF-8 as is, `"` `\` and control characters
 /// escaped (`\b \f \n \r \t`, else `\u00XX`).
 fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
     let b = s.as_bytes();
+    out.reserve(b.len() + 2);
+    out.push(b'"');
+    // most strings need no escape: one pass the compiler vectorises, then a copy
+    if !b.iter().fold(false, |any, &c| any | (c < 0x20) | (c == b'"') | (c == b'\\')) {
+        out.extend_from_slice(b);
+        out.push(b'"');
+        return;
+    }
     let mut last = 0;
     for (i, &c) in b.iter().enumerate() {
         let esc: &[u8] = match c {
@@ -892,13 +899,13 @@ impl Kernel {
     fn fold_items(
         &mut self,
         fold: &PyFold,
-        items: &[Option<(Vec<u8>, i64)>],
+        items: &[Option<(Raw, i64)>],
         start: i64,
         partition: i64,
     ) -> (usize, Vec<u8>, Vec<u8>, Counts) {
         let window = fold.cfg.seen_window;
-        let mut alerts: Vec<u8> = Vec::new();
-        let mut timeline: Vec<u8> = Vec::new();
+        let mut alerts: Vec<u8> = Vec::with_capacity(items.len() * 1024);
+        let mut timeline: Vec<u8> = Vec::with_capacity(if self.timeline { items.len() * 512 } else { 0 });
         let mut c = Counts::default();
         for (i, item) in items.iter().enumerate() {
             let Some((value, offset)) = item else {
@@ -906,6 +913,9 @@ impl Kernel {
                 continue;
             };
             let offset = *offset;
+            // SAFETY: `feed` holds a reference to the bytes object until the fold returns, and a
+            // bytes object's contents never change
+            let value = unsafe { std::slice::from_raw_parts(value.0, value.1) };
             let Some(ev) = decode(value) else { return (i, alerts, timeline, c) };
             let actor: &str = &ev.actor;
             if self.held.contains(actor) {
@@ -1105,6 +1115,13 @@ struct Counts {
     escalations: u64,
 }
 
+/// The contents of a bytes object `feed` holds (pointer, length), readable while detached.
+struct Raw(*const u8, usize);
+
+// SAFETY: read only while `feed` holds the object (see `fold_items`); bytes are immutable
+unsafe impl Send for Raw {}
+unsafe impl Sync for Raw {}
+
 type Fed<'py> = (usize, Bound<'py, PyBytes>, Bound<'py, PyBytes>, (u64, u64, u64, u64, u64));
 
 #[pymethods]
@@ -1154,8 +1171,9 @@ impl Kernel {
         let (n_key, n_value, n_offset) =
             (PyString::intern(py, "key"), PyString::intern(py, "value"), PyString::intern(py, "offset"));
         // the records from `pos` up to the first whose value is not bytes: None for one the
-        // actor filter skips, else its value and offset
-        let mut items: Vec<Option<(Vec<u8>, i64)>> = Vec::with_capacity(records.len().saturating_sub(pos));
+        // actor filter skips, else its value (the bytes object, kept alive in `held`) and offset
+        let mut held: Vec<Bound<'py, PyBytes>> = Vec::with_capacity(records.len().saturating_sub(pos));
+        let mut items: Vec<Option<(Raw, i64)>> = Vec::with_capacity(held.capacity());
         for i in pos..records.len() {
             let rec = records.get_item(i)?;
             if let Some(actors) = &self.actors {
@@ -1170,10 +1188,13 @@ impl Kernel {
             }
             let Ok(value) = rec.getattr(&n_value)?.cast_into::<PyBytes>() else { break };
             let offset: i64 = rec.getattr(&n_offset)?.extract()?;
-            items.push(Some((value.as_bytes().to_vec(), offset)));
+            let bytes = value.as_bytes();
+            items.push(Some((Raw(bytes.as_ptr(), bytes.len()), offset)));
+            held.push(value);
         }
         let fold = fold_py.get();
         let (done, alerts, timeline, c) = py.detach(|| self.fold_items(fold, &items, start, partition));
+        drop(held); // (attached again: the bytes objects outlived the fold that read them)
         Ok((
             pos + done,
             PyBytes::new(py, &alerts),
