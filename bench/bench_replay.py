@@ -6,8 +6,9 @@ Run: ``.venv/bin/python bench/bench_replay.py`` (starts its own LocalKafka unles
 
 * throughput: the same topic on the same broker in one run: (a) a bare group-less
   ``AIOKafkaConsumer.getmany`` loop + ``orjson.loads`` per record, (b) the replay core
-  (``run_replay`` over ``KafkaSource``, no timeline) with each engine, in one process and
-  in one per core (``--jobs``); ratio = (b)/(a). Both are timed from connecting to the
+  (``run_replay`` over ``KafkaSource``, no timeline) with each engine (see ``variants``: the
+  default engine in the replay kernel with one fold thread per core and with one, and on the
+  Python path); ratio = (b)/(a). Both are timed from connecting to the
   broker to the last record; engines are built before. ``--corpus`` picks the statements.
 * memory: N statements over 50 actors on the embedded log; each replay runs in a fresh
   process and reports its peak RSS, for the first 100k and for all 1M statements.
@@ -140,15 +141,17 @@ async def bare_read(bootstrap: str, topic: str) -> tuple[int, float]:
         await consumer.stop()
 
 
-async def replay_read(bootstrap: str, topic: str, engine_name: str, jobs: int = 1) -> tuple[int, float]:
+async def replay_read(bootstrap: str, topic: str, engine_name: str, jobs: int = 1, *, kernel: bool = True,
+                      threads: int | None = None) -> tuple[int, float]:
     """A whole replay of the topic, timed like the bare loop: from connecting to the last record folded
     (and, here, the output and manifest written). The engine is built before (as the bare loop's decoder)."""
     choice = engine(engine_name)
     source = KafkaSource(bootstrap, topic)
+    options = ReplayOptions(timeline=False, jobs=jobs, kernel=kernel, threads=threads)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             t0 = time.perf_counter()
-            result = await run_replay(source, choice, Path(tmp), ReplayOptions(timeline=False, jobs=jobs))
+            result = await run_replay(source, choice, Path(tmp), options)
             return result.manifest.counts.records_read, time.perf_counter() - t0
         finally:
             await source.close()
@@ -163,16 +166,33 @@ def throughput(n: int, engines: list[str], kind: str) -> dict[str, Any]:
         bare = read_n / dt
         out["bare_events_per_s"] = round(bare)
         print(f"bare aiokafka read+orjson: {read_n} records in {dt:.2f}s = {bare:,.0f}/s")
+        cores = os.cpu_count() or 1
         for name in engines:
-            for jobs in sorted({1, os.cpu_count() or 1}):
-                got, dt = asyncio.run(replay_read(bootstrap, topic, name, jobs))
+            for tag, how, kw in variants(name, cores):
+                got, dt = asyncio.run(replay_read(bootstrap, topic, name, **kw))
                 rate = got / dt
-                tag = name if jobs == 1 else f"{name}_jobs{jobs}"
                 out[f"replay_{tag}_events_per_s"] = round(rate)
                 out[f"ratio_{tag}"] = round(rate / bare, 3)
-                print(f"replay ({name} engine, {jobs} process{'es' if jobs > 1 else ''}): {got} records in "
-                      f"{dt:.2f}s = {rate:,.0f}/s, ratio {rate / bare:.3f}")
+                print(f"replay ({name} engine, {how}): {got} records in {dt:.2f}s = {rate:,.0f}/s, "
+                      f"ratio {rate / bare:.3f}")
         return out
+
+
+def variants(name: str, cores: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """How each engine is replayed: the default engine in the replay kernel with one fold thread and with
+    one per core (the default), and without the kernel (the Python path, one process and one per core);
+    other engines in one process and one per core."""
+    if name != "default":
+        return [(name, "1 process", {"jobs": 1})] + (
+            [(f"{name}_jobs{cores}", f"{cores} processes", {"jobs": cores})] if cores > 1 else [])
+    out = [("default", f"kernel, {cores} fold thread{'s' if cores > 1 else ''} (the default)", {"jobs": 1})]
+    if cores > 1:
+        out.append(("default_threads1", "kernel, 1 fold thread", {"jobs": 1, "threads": 1}))
+    out.append(("default_python", "Python path, 1 process", {"jobs": 1, "kernel": False}))
+    if cores > 1:
+        out.append((f"default_python_jobs{cores}", f"Python path, {cores} processes",
+                    {"jobs": cores, "kernel": False}))
+    return out
 
 
 # -- memory on the embedded log -----------------------------------------------------------------

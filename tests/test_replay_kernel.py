@@ -31,6 +31,7 @@ from pydantic import AwareDatetime, TypeAdapter, ValidationError
 from monitor.adapters.embedded import SqliteLog
 from monitor.codec import encode
 from monitor.domain.models import StanceState
+from monitor.errors import InputError
 from monitor.evaluation import parse_cases
 from monitor.ports import Message
 from monitor.replay import runner
@@ -260,7 +261,7 @@ def test_ranges_filters_and_snapshots(tmp_path: Path, monitor_native: ModuleType
     _write(db, messages)
     ranges = RangeSpec.parse("0:150,1:150,2:150,3:150", None)
     _both(tmp_path, messages, monkeypatch, range=ranges)
-    _both(tmp_path, messages, monkeypatch, range=ranges, warm=False, timeline=False)
+    _both(tmp_path, messages, monkeypatch, range=ranges, warm=False, timeline=False, threads=1)
     actors = frozenset({"actor-0003", "actor-0011", "kremlin", "state-dept"})
     _both(tmp_path, messages, monkeypatch, actors=actors)
     _both(tmp_path, messages, monkeypatch, topics=frozenset({"sanctions", "ceasefire", "negotiations"}))
@@ -305,3 +306,15 @@ def test_times_read_as_pydantic_reads_them(monitor_native: ModuleType, text: str
     assert iso == when.isoformat()
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     assert micros == (when - epoch) // timedelta(microseconds=1)
+
+
+def test_an_actor_on_partitions_of_two_threads_stops_the_replay(tmp_path: Path, monitor_native: ModuleType) -> None:
+    """A topic not keyed by actor: a threaded replay's result would depend on how threads interleave."""
+    messages = [Message(f"key-{i}".encode(), json.dumps(_event(i, "kremlin", "There will be no talks.")).encode())
+                for i in range(40)]
+    db = tmp_path / "log.db"
+    _write(db, messages)
+    with pytest.raises(InputError, match="two threads"):
+        _replay(db, tmp_path / "two", ReplayOptions(threads=2), {})
+    one = _replay(db, tmp_path / "one", ReplayOptions(threads=1), {})
+    assert one[3].statements_in_range == 40

@@ -128,7 +128,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                          f"{engine.version!r}; make a snapshot with the same engine", where=args.snapshot)
     options = ReplayOptions(range=spec, actors=frozenset(args.actor or ()), topics=frozenset(args.topic or ()),
                             warm=not args.cold, snapshot=snapshot, timeline=not args.no_timeline, run_id=args.run_id,
-                            jobs=args.jobs)
+                            jobs=args.jobs, threads=args.threads)
     topic = args.statements or settings.topics.statements
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="monitor-replay-"))
     update, stop = _progress(args.progress)
@@ -249,7 +249,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--progress", choices=("auto", "bar", "plain", "none"), default="auto")
     p.add_argument("--jobs", type=_positive, metavar="N",
                    help="processes sharing the partitions (default: one per core for ranges of 50,000 statements "
-                   "or more, else 1); the output is the same whatever N")
+                   "or more with an engine the replay kernel does not fold, else 1); the output is the same "
+                   "whatever N")
+    p.add_argument("--threads", type=_positive, metavar="N",
+                   help="threads sharing the partitions in the native replay kernel (default engine only; default: "
+                   "one per core); the output is the same whatever N")
     p.set_defaults(handler=cmd_replay)
 
     p = sub.add_parser("audit", help="compare two alert sets; exit 1 when they differ",

@@ -22,7 +22,7 @@ import shutil
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from pathlib import Path
 from typing import IO
@@ -383,13 +383,14 @@ async def _fold_range(
 PARALLEL_FROM = 50_000
 
 
-def auto_jobs(ranges: Mapping[int, PartitionRange], jobs: int | None) -> int:
+def auto_jobs(ranges: Mapping[int, PartitionRange], jobs: int | None, *, threaded: bool = False) -> int:
     """Processes for a replay: ``jobs`` if given; else one per core (at most one per non-empty
-    partition) for ranges of at least :data:`PARALLEL_FROM` records, where starting them pays."""
+    partition) for ranges of at least :data:`PARALLEL_FROM` records, where starting them pays;
+    one when the fold is ``threaded`` (the replay kernel's threads use the cores already)."""
     busy = sum(1 for r in ranges.values() if r.size > 0)
     if jobs is not None:
         return max(1, min(jobs, busy))
-    if sum(r.size for r in ranges.values()) < PARALLEL_FROM:
+    if threaded or sum(r.size for r in ranges.values()) < PARALLEL_FROM:
         return 1
     return max(1, min(os.cpu_count() or 1, busy))
 
@@ -420,12 +421,15 @@ async def run_replay(
 
     states: dict[str, StanceState] = dict(options.snapshot.states) if options.snapshot else {}
     total = sum(r.size for r in ranges.values())
-    jobs = auto_jobs(ranges, options.jobs)
+    jobs = auto_jobs(ranges, options.jobs,
+                     threaded=options.kernel and replay_kernel(engine.detector, timeline=False) is not None)
     try:
         if jobs > 1:
             from monitor.replay.parallel import fold_in_processes
 
-            counts = await fold_in_processes(source, engine, states, ranges, options, spool_dir, jobs,
+            # one fold thread per process unless asked otherwise: the processes share the cores
+            shared = options if options.threads is not None else replace(options, threads=1)
+            counts = await fold_in_processes(source, engine, states, ranges, shared, spool_dir, jobs,
                                             total=total, on_progress=on_progress)
         else:
             done = [0]
