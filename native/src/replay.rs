@@ -73,6 +73,13 @@ fn digits(b: &[u8]) -> Option<u32> {
     Some(v)
 }
 
+/// `v` in `width` decimal digits, zero-padded.
+fn push_digits(out: &mut String, v: u32, width: u32) {
+    for k in (0..width).rev() {
+        out.push(char::from(b'0' + (v / 10u32.pow(k) % 10) as u8));
+    }
+}
+
 /// Days from 1970-01-01 to a proleptic Gregorian date.
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -133,19 +140,27 @@ fn parse_time(s: &str) -> Option<Time> {
         }
         _ => return None,
     };
-    let mut head = String::with_capacity(32);
-    head.push_str(&s[..19]);
+    // pydantic's form and isoformat() differ only in how UTC is written
+    let mut json = String::with_capacity(32);
+    json.push_str(&s[..19]);
     if micro != 0 {
-        let _ = write!(head, ".{micro:06}");
+        json.push('.');
+        push_digits(&mut json, micro, 6);
     }
-    let zone = if offset == 0 {
-        None
+    let mut iso = json.clone();
+    if offset == 0 {
+        json.push('Z');
+        iso.push_str("+00:00");
     } else {
-        let a = offset.abs();
-        Some(format!("{}{:02}:{:02}", if offset < 0 { '-' } else { '+' }, a / 3600, a % 3600 / 60))
-    };
-    let json = format!("{head}{}", zone.as_deref().unwrap_or("Z"));
-    let iso = format!("{head}{}", zone.as_deref().unwrap_or("+00:00"));
+        let a = offset.unsigned_abs() as u32;
+        let sign = if offset < 0 { '-' } else { '+' };
+        for out in [&mut json, &mut iso] {
+            out.push(sign);
+            push_digits(out, a / 3600, 2);
+            out.push(':');
+            push_digits(out, a % 3600 / 60, 2);
+        }
+    }
     let secs = days_from_civil(i64::from(year), month, day) * 86_400
         + i64::from(hour * 3600 + minute * 60 + second)
         - offset;
@@ -450,7 +465,9 @@ fn actor_id(s: &str) -> bool {
 
 /// The event in `raw`, when the kernel reads it exactly as `decode_statement` does; else None.
 fn decode(raw: &[u8]) -> Option<Event<'_>> {
-    let w: WireEvent<'_> = serde_json::from_slice(raw).ok()?;
+    // one UTF-8 check of the whole record (serde checks each string of a byte slice again)
+    let text = std::str::from_utf8(raw).ok()?;
+    let w: WireEvent<'_> = serde_json::from_str(text).ok()?;
     if w.schema_version.0.is_some_and(|v| v != 1)
         || w.kind.0.as_deref().is_some_and(|k| !matches!(k, "direct" | "indirect" | "unknown"))
         || w.offset.is_some_and(|o| o > i64::MAX as u64)

@@ -13,6 +13,7 @@
 //! each is anchored, short and simple enough to be matched exactly without a regex engine, and
 //! each matcher's comment gives the Python pattern and why the hand-coded reading equals it.
 
+use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ops::Range;
@@ -340,7 +341,7 @@ impl<'c> Objects<'c> {
 /// laid out this way when done (`HeadsBuilder`).
 #[derive(Clone, Default, Debug)]
 struct PosMap {
-    entries: Vec<(TopicId, usize)>,
+    entries: SmallVec<[(TopicId, usize); 8]>,
 }
 
 impl PosMap {
@@ -426,7 +427,7 @@ impl HeadsBuilder {
         for &topic in &self.order {
             entries.extend(self.entries.iter().filter(|&&(t, _)| t == topic));
         }
-        PosMap { entries }
+        PosMap { entries: entries.into() }
     }
 }
 
@@ -1186,15 +1187,15 @@ fn claims<'c, 'h>(
     cond_keys: &[Key<'c>],
 ) -> (Vec<Raw<'c>>, bool) {
     let mut cue_pos = PosMap::default();
-    let mut votes_raw: Vec<(&'h Hit, &'h Meaning)> = Vec::new();
-    let mut negs: Vec<&'h Hit> = Vec::new();
+    let mut votes_raw: SmallVec<[(&'h Hit, &'h Meaning); 8]> = SmallVec::new();
+    let mut negs: SmallVec<[&'h Hit; 8]> = SmallVec::new();
     let mut threats: Vec<(&'h Hit, f64)> = Vec::new();
     let mut amp = 0.0f64;
-    let mut amp_cues: Vec<&'h str> = Vec::new();
-    let mut hedges: Vec<&'h str> = Vec::new();
-    let mut condcues: Vec<&'h str> = Vec::new();
-    let mut pcts: Vec<f64> = Vec::new();
-    let mut continuity: Vec<(&'h Hit, i8)> = Vec::new();
+    let mut amp_cues: SmallVec<[&'h str; 8]> = SmallVec::new();
+    let mut hedges: SmallVec<[&'h str; 8]> = SmallVec::new();
+    let mut condcues: SmallVec<[&'h str; 8]> = SmallVec::new();
+    let mut pcts: SmallVec<[f64; 8]> = SmallVec::new();
+    let mut continuity: SmallVec<[(&'h Hit, i8); 8]> = SmallVec::new();
     let mut specific = PosMap::default(); // per topic, the phrases it reads its own way
     let mut against = false;
     let mut permit = false; // "imports may continue under licence": a permission, "may" is no hedge
@@ -1289,7 +1290,7 @@ fn claims<'c, 'h>(
         prepositions.extend(relatives(seg.hits, sentence));
     }
     // the topic each generic stance word attaches to, computed once per word
-    let mut nearest: Vec<(usize, Option<TopicId>)> = Vec::new();
+    let mut nearest: SmallVec<[(usize, Option<TopicId>); 8]> = SmallVec::new();
     let mut near_pos: &PosMap = &cue_pos;
     if multi {
         near_pos = heads.unwrap_or(&cue_pos);
@@ -1336,11 +1337,11 @@ fn claims<'c, 'h>(
 
     let mut out: Vec<Raw<'c>> = Vec::new();
     // per topic (allocated once, cleared for each)
-    let mut votes: Vec<(i8, &'h Hit)> = Vec::new();
-    let mut neg_used: Vec<&str> = Vec::new();
-    let mut cands: Vec<(&'h Hit, &'h Meaning)> = Vec::new();
-    let mut noun_led: Vec<bool> = Vec::new(); // per vote: it stands under a negative noun a passive reverser can undo
-    let mut op_negated: Vec<usize> = Vec::new(); // change words negated by the operator right before them
+    let mut votes: SmallVec<[(i8, &'h Hit); 8]> = SmallVec::new();
+    let mut neg_used: SmallVec<[&str; 8]> = SmallVec::new();
+    let mut cands: SmallVec<[(&'h Hit, &'h Meaning); 8]> = SmallVec::new();
+    let mut noun_led: SmallVec<[bool; 8]> = SmallVec::new(); // per vote: it stands under a negative noun a passive reverser can undo
+    let mut op_negated: SmallVec<[usize; 8]> = SmallVec::new(); // change words negated by the operator right before them
     for &(topic, key) in &topics {
         let sp = spec(core, topic);
         votes.clear();
@@ -1560,7 +1561,7 @@ fn claims<'c, 'h>(
         }
         // intensity on the conflict-cooperation scale
         let mut value = sp.intensity(pol);
-        let mut threat_cues: Vec<&str> = Vec::new();
+        let mut threat_cues: SmallVec<[&str; 8]> = SmallVec::new();
         let mut min_threat = 0.0f64;
         if !threats.is_empty() && pol == sp.threat && !framed {
             min_threat = least(&threats);

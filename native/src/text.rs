@@ -8,7 +8,7 @@
 /// Whitespace as Python's `str.split()` (and the regex `\s`) sees it in ASCII: space, `\t`,
 /// `\n`, `\v`, `\f`, `\r` and the four separators `\x1c`-`\x1f`.
 #[inline]
-pub fn is_py_space(b: u8) -> bool {
+pub const fn is_py_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t'..=b'\r' | 0x1c..=0x1f)
 }
 
@@ -17,28 +17,58 @@ pub fn is_py_space(b: u8) -> bool {
 /// the same length in which hyphens read as spaces ("cease-fire" == "cease fire").
 pub fn normalize(text: &str) -> (String, String) {
     debug_assert!(text.is_ascii(), "the native core reads ASCII text only");
-    let mut cased: Vec<u8> = Vec::with_capacity(text.len());
-    let mut low: Vec<u8> = Vec::with_capacity(text.len());
+    let src = text.as_bytes();
+    // both views are at most as long as the text: written by index, cut to length at the end
+    let mut cased = vec![0u8; src.len()];
+    let mut low = vec![0u8; src.len()];
+    let mut n = 0;
     // " ".join(text.split()): a space goes out only between two words
     let mut pending_space = false;
-    for &b in text.as_bytes() {
-        if is_py_space(b) {
-            pending_space = !cased.is_empty();
+    for &b in src {
+        let (space, c, l) = NORMAL[b as usize];
+        if space {
+            pending_space = n > 0;
             continue;
         }
         if pending_space {
-            cased.push(b' ');
-            low.push(b' ');
+            // a space and this byte: n + 2 <= the bytes read so far, the space having been one
+            cased[n] = b' ';
+            low[n] = b' ';
+            n += 1;
             pending_space = false;
         }
-        let c = if b == b'`' { b'\'' } else { b };
-        cased.push(c);
-        low.push(if c == b'-' { b' ' } else { c.to_ascii_lowercase() });
+        cased[n] = c;
+        low[n] = l;
+        n += 1;
     }
-    // only ASCII bytes were pushed, or bytes copied unchanged from a valid UTF-8 text in order
+    cased.truncate(n);
+    low.truncate(n);
+    // only ASCII bytes were written, or bytes copied unchanged from a valid UTF-8 text in order
     // (multi-byte sequences contain no ASCII bytes, so they are never split)
     (bytes_to_string(cased), bytes_to_string(low))
 }
+
+/// Per byte: whether it is whitespace, and its cased and lowered forms in `normalize`:
+/// backticks read as apostrophes, hyphens as spaces in the lowered view, other bytes (non-ASCII
+/// ones too) as they are, lowered if ASCII capitals.
+static NORMAL: [(bool, u8, u8); 256] = {
+    let mut t = [(false, 0u8, 0u8); 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = if is_py_space(b) {
+            (true, b, b)
+        } else if b == b'`' {
+            (false, b'\'', b'\'')
+        } else if b == b'-' {
+            (false, b'-', b' ')
+        } else {
+            (false, b, b.to_ascii_lowercase())
+        };
+        i += 1;
+    }
+    t
+};
 
 fn bytes_to_string(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).expect("normalize keeps UTF-8 sequences whole")
