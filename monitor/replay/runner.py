@@ -1,16 +1,23 @@
-"""The replay core: read a statements range, fold it through the worker's projection, write the alerts.
+"""The replay core: read a statements range, fold it as the worker does, write the alerts.
 
-It runs :class:`~monitor.projection.Projector` -- the batch step of every runner -- one
-record at a time, in offset order per partition, exactly as the worker does. Records
-before the range (``--from``) are folded without emitting, so alerts in the range see the
-state the live worker saw; a snapshot can replace that warm-up fold.
+Each record is folded in offset order per partition, exactly as the worker folds it: decoded
+as :func:`~monitor.codec.decode_statement` decodes it and stepped by the engine's
+``Detector.step``. Records before the range (``--from``) are folded without emitting, so
+alerts in the range see the state the live worker saw; a snapshot can replace that warm-up
+fold.
 
-Memory is bounded by the states (one per actor) and one batch of records: alerts and
+With the default engine the records go through the native replay kernel
+(:mod:`~monitor.replay.kernel`): states kept natively, record bytes in, alert and timeline
+lines out, in fold threads that share the partitions while the event loop reads on. A record
+the kernel cannot read exactly as pydantic does, and any other engine, take the Python path
+(``_Folding.record``). Both write the same bytes (tests/test_replay_kernel.py).
+
+Memory is bounded by the states (one per actor) and a few batches of records: alerts and
 timeline points are spooled to one file per partition and concatenated at the end in
 partition order. Within a partition they are in offset order, then by (kind, topic), so
 the output is stable: same range, engine and config -> byte-identical ``alerts.jsonl``.
-Large replays share the partitions among processes (:mod:`~monitor.replay.parallel`);
-the spool files, hence the output, are the same.
+Large replays with engines the kernel does not fold share the partitions among processes
+(:mod:`~monitor.replay.parallel`); the spool files, hence the output, are the same.
 """
 
 from __future__ import annotations
