@@ -855,6 +855,211 @@ pub(crate) fn decision(cfg: &Cfg, prior: Option<&Prior>, claim: &RawClaim) -> (O
     (Outcome::Other, Make::Merged, String::new())
 }
 
+// -- the stances a claim is compared with ---------------------------------------------------------
+
+/// The stances of one state as the fold's lookups read them, so `Detector._latest_about_a_state`,
+/// `_whole`, `_general` and `_warning` are written once: over a state's dict of models (`PyFold`)
+/// and over the replay kernel's values (`replay.rs`).
+pub(crate) trait Stances {
+    /// a stance of the state (a model, an index)
+    type Item: Clone;
+    /// the date of a stance's basis, as the fold compares them
+    type When;
+    /// the stance on `key`
+    fn get(&self, key: &str) -> Result<Option<Self::Item>, Fallback>;
+    /// `f(key, stance)` for each stance, in the state's order
+    fn each(&self, f: &mut Visit<'_, Self::Item>) -> Result<(), Fallback>;
+    fn when(&self, stance: &Self::Item) -> Result<Self::When, Fallback>;
+    /// whether `a` is after `b`
+    fn later(&self, a: &Self::When, b: &Self::When) -> Result<bool, Fallback>;
+    /// whether the stance refuses its topic (polarity contra)
+    fn refusal(&self, stance: &Self::Item) -> Result<bool, Fallback>;
+    /// whether the stance is hostile (intensity below zero)
+    fn hostile(&self, stance: &Self::Item) -> Result<bool, Fallback>;
+    /// the fields `decision` and `escalation` read
+    fn facts(&self, stance: &Self::Item) -> Result<Prior, Fallback>;
+    /// the stance's `topic` field (its key when it was made)
+    fn topic(&self, stance: &Self::Item) -> Result<String, Fallback>;
+}
+
+/// What `Stances::each` calls with each key and stance.
+pub(crate) type Visit<'f, T> = dyn FnMut(&str, T) -> Result<(), Fallback> + 'f;
+
+/// Keeps the latest of the stances offered to it by basis date, the first on a tie (as `max()`).
+struct Latest<S: Stances> {
+    best: Option<(S::Item, S::When)>,
+}
+
+impl<S: Stances> Latest<S> {
+    fn new() -> Self {
+        Latest { best: None }
+    }
+
+    fn offer(&mut self, stances: &S, stance: S::Item) -> Result<(), Fallback> {
+        let at = stances.when(&stance)?;
+        let newer = match &self.best {
+            None => true,
+            Some((_, w)) => stances.later(&at, w)?,
+        };
+        if newer {
+            self.best = Some((stance, at));
+        }
+        Ok(())
+    }
+
+    fn get(self) -> Option<S::Item> {
+        self.best.map(|(s, _)| s)
+    }
+}
+
+/// `Detector._latest_about_a_state`: the latest stance on `key` about any state (`key@state`).
+pub(crate) fn latest_about_a_state<S: Stances>(stances: &S, key: &str) -> Result<Option<S::Item>, Fallback> {
+    let mut latest = Latest::new();
+    stances.each(&mut |k, stance| {
+        if k.len() > key.len() && k.starts_with(key) && k.as_bytes()[key.len()] == b'@' {
+            latest.offer(stances, stance)?;
+        }
+        Ok(())
+    })?;
+    Ok(latest.get())
+}
+
+/// `Detector._general(topics, key)`: the stance a claim is compared with when its key has none.
+pub(crate) fn general<S: Stances>(
+    fold: &PyFold,
+    stances: &S,
+    claim: &RawClaim,
+    key: &str,
+) -> Result<Option<S::Item>, Fallback> {
+    if !fold.topics[claim.topic as usize].tracked {
+        return Ok(None);
+    }
+    if key.len() > claim.key.len() {
+        // a key with a state falls back to the stance stated without one
+        return stances.get(&claim.key);
+    }
+    latest_about_a_state(stances, &claim.key)
+}
+
+/// `Detector._whole`: a sub-topic (a weapon system) with no stance yet meets a refusal of its
+/// whole topic (on the claim's state first, then naming none); a stance that is no refusal: none.
+pub(crate) fn whole<S: Stances>(stances: &S, key: &str) -> Result<Option<S::Item>, Fallback> {
+    let (head, state) = match key.split_once('@') {
+        Some((h, s)) => (h, Some(s)),
+        None => (key, None),
+    };
+    let topic = head.split_once(':').map_or(head, |(t, _)| t);
+    let with_state = state.map(|s| format!("{topic}@{s}"));
+    let mut found = None;
+    for k in with_state.iter().map(String::as_str).chain(std::iter::once(topic)) {
+        found = stances.get(k)?;
+        if found.is_some() {
+            break;
+        }
+    }
+    if found.is_none() && state.is_none() {
+        found = latest_about_a_state(stances, topic)?; // as `general` reads a claim naming no state
+    }
+    let Some(found) = found else { return Ok(None) };
+    Ok(stances.refusal(&found)?.then_some(found))
+}
+
+/// `Detector._warning`: the latest hostile stance of the claim's family, not about another state
+/// than the claim's, that the claim (clearly hostile) hardens, and why.
+pub(crate) fn warning<S: Stances>(
+    fold: &PyFold,
+    stances: &S,
+    key: &str,
+    claim: &RawClaim,
+) -> Result<Option<(S::Item, String)>, Fallback> {
+    let Some(family) = fold.family_of(key) else { return Ok(None) };
+    let cfg = &fold.cfg;
+    // across topics only a clearly hostile act counts: a threshold below the escalation floor
+    if claim.modality == Modality::Hedged
+        || claim.intensity > cfg.escalation_floor - cfg.escalation_threshold
+        || claim.confidence < cfg.escalation_min_confidence
+    {
+        return Ok(None);
+    }
+    let state = key.split_once('@').map(|(_, s)| s);
+    let mut latest = Latest::new();
+    stances.each(&mut |k, stance| {
+        if fold.family_of(k) != Some(family) {
+            return Ok(());
+        }
+        if let (Some(state), Some((_, other))) = (state, k.split_once('@')) {
+            if !other.is_empty() && other != state {
+                return Ok(());
+            }
+        }
+        if stances.hostile(&stance)? {
+            latest.offer(stances, stance)?;
+        }
+        Ok(())
+    })?;
+    let Some(prior) = latest.get() else { return Ok(None) };
+    let Some(reason) = escalation(cfg, &stances.facts(&prior)?, claim) else { return Ok(None) };
+    let name = fold.key_name(&stances.topic(&prior)?)?;
+    Ok(Some((prior, format!("{reason}, after a warning on {name}"))))
+}
+
+/// A state's dict of stance models, for the lookups above.
+struct PyStances<'a, 'py> {
+    fold: &'a PyFold,
+    topics: &'a Bound<'py, PyDict>,
+}
+
+impl<'py> PyStances<'_, 'py> {
+    fn fields(&self, stance: &Bound<'py, PyAny>) -> Result<Bound<'py, PyDict>, Fallback> {
+        Ok(generic_get(stance, self.fold.names.dict.bind(stance.py()))?.cast_into::<PyDict>()?)
+    }
+}
+
+impl<'py> Stances for PyStances<'_, 'py> {
+    type Item = Bound<'py, PyAny>;
+    type When = Bound<'py, PyAny>;
+
+    fn get(&self, key: &str) -> Result<Option<Self::Item>, Fallback> {
+        Ok(self.topics.get_item(key)?)
+    }
+
+    fn each(&self, f: &mut Visit<'_, Self::Item>) -> Result<(), Fallback> {
+        for (k, stance) in self.topics.iter() {
+            let k = k.cast_into::<PyString>()?;
+            f(k.to_str()?, stance)?;
+        }
+        Ok(())
+    }
+
+    fn when(&self, stance: &Self::Item) -> Result<Self::When, Fallback> {
+        let n = &self.fold.names;
+        let basis = item(&self.fields(stance)?, &n.basis)?;
+        let bd = generic_get(&basis, n.dict.bind(stance.py()))?.cast_into::<PyDict>()?;
+        item(&bd, &n.published_at)
+    }
+
+    fn later(&self, a: &Self::When, b: &Self::When) -> Result<bool, Fallback> {
+        Ok(a.gt(b)?)
+    }
+
+    fn refusal(&self, stance: &Self::Item) -> Result<bool, Fallback> {
+        let contra = self.fold.objects.contra.bind(stance.py());
+        Ok(item(&self.fields(stance)?, &self.fold.names.polarity)?.is(contra))
+    }
+
+    fn hostile(&self, stance: &Self::Item) -> Result<bool, Fallback> {
+        Ok(item(&self.fields(stance)?, &self.fold.names.intensity)?.extract::<f64>()? < 0.0)
+    }
+
+    fn facts(&self, stance: &Self::Item) -> Result<Prior, Fallback> {
+        self.fold.prior_of(stance.py(), &self.fields(stance)?)
+    }
+
+    fn topic(&self, stance: &Self::Item) -> Result<String, Fallback> {
+        Ok(item(&self.fields(stance)?, &self.fold.names.topic)?.extract()?)
+    }
+}
+
 /// A stance's fields as the fold reads them (`p` of stance.py), checked to be what the Python fold
 /// handles the same way.
 pub(crate) struct Prior {
@@ -1174,7 +1379,7 @@ impl PyFold {
 
     /// The fields of a stored stance that decide reads, or Fallback when they are not what the
     /// engine itself stores (enum members, numbers).
-    fn prior_of(&self, py: Python<'_>, p: &Bound<'_, PyDict>) -> Result<Prior, Fallback> {
+    pub(crate) fn prior_of(&self, py: Python<'_>, p: &Bound<'_, PyDict>) -> Result<Prior, Fallback> {
         let n = &self.names;
         let o = &self.objects;
         let pol = item(p, &n.polarity)?;
@@ -1308,91 +1513,6 @@ impl PyFold {
         Ok((outcome, stance, reason))
     }
 
-    /// `Detector._general(topics, key)`: the stance a claim is compared with when its key has none.
-    fn general<'py>(
-        &self,
-        topics: &Bound<'py, PyDict>,
-        claim: &RawClaim,
-        key: &str,
-    ) -> Result<Option<Bound<'py, PyAny>>, Fallback> {
-        if !self.topics[claim.topic as usize].tracked {
-            return Ok(None);
-        }
-        if key.len() > claim.key.len() {
-            // a key with a state falls back to the stance stated without one
-            return Ok(topics.get_item(claim.key.as_str())?);
-        }
-        self.latest_about_a_state(topics, &claim.key)
-    }
-
-    /// `_latest_about_a_state`: the latest stance on `key` about any state (`key@state`), the first
-    /// of the latest on a tie.
-    fn latest_about_a_state<'py>(
-        &self,
-        topics: &Bound<'py, PyDict>,
-        key: &str,
-    ) -> Result<Option<Bound<'py, PyAny>>, Fallback> {
-        let py = topics.py();
-        let n = &self.names;
-        let prefix = format!("{key}@");
-        let mut latest: Option<Bound<'py, PyAny>> = None;
-        let mut when: Option<Bound<'py, PyAny>> = None;
-        for (k, s) in topics.iter() {
-            let k = k.cast_into::<PyString>()?;
-            if !k.to_str()?.starts_with(&prefix) {
-                continue;
-            }
-            let sd = generic_get(&s, n.dict.bind(py))?.cast_into::<PyDict>()?;
-            if self.later(&sd, &mut when)? {
-                latest = Some(s);
-            }
-        }
-        Ok(latest)
-    }
-
-    /// Whether the stance whose fields are `sd` was published after `when` (always, when `when` is
-    /// None; on a tie the first stays, as `max()` picks); if so its date goes to `when`.
-    fn later<'py>(&self, sd: &Bound<'py, PyDict>, when: &mut Option<Bound<'py, PyAny>>) -> Result<bool, Fallback> {
-        let n = &self.names;
-        let basis = item(sd, &n.basis)?;
-        let bd = generic_get(&basis, n.dict.bind(sd.py()))?.cast_into::<PyDict>()?;
-        let at = item(&bd, &n.published_at)?;
-        let newer = match when.as_ref() {
-            None => true,
-            Some(w) => at.gt(w)?,
-        };
-        if newer {
-            *when = Some(at);
-        }
-        Ok(newer)
-    }
-
-    /// `Detector._whole`: a sub-topic (a weapon system) with no stance yet meets a refusal of its
-    /// whole topic (on the claim's state first, then naming none); a stance that is no refusal: none.
-    fn whole<'py>(&self, topics: &Bound<'py, PyDict>, key: &str) -> Result<Option<Bound<'py, PyAny>>, Fallback> {
-        let py = topics.py();
-        let (head, state) = match key.split_once('@') {
-            Some((h, s)) => (h, Some(s)),
-            None => (key, None),
-        };
-        let topic = head.split_once(':').map_or(head, |(t, _)| t);
-        let with_state = state.map(|s| format!("{topic}@{s}"));
-        let mut found = None;
-        for k in with_state.iter().map(String::as_str).chain(std::iter::once(topic)) {
-            found = topics.get_item(k)?;
-            if found.is_some() {
-                break;
-            }
-        }
-        if found.is_none() && state.is_none() {
-            found = self.latest_about_a_state(topics, topic)?; // as `general` reads a claim naming no state
-        }
-        let Some(found) = found else { return Ok(None) };
-        let fd = generic_get(&found, self.names.dict.bind(py))?.cast_into::<PyDict>()?;
-        let refusal = item(&fd, &self.names.polarity)?.is(self.objects.contra.bind(py));
-        Ok(refusal.then_some(found))
-    }
-
     /// The topic a stance key (`topic[:system][@state]`) names, and the key without its state.
     fn topic_of<'k>(&self, key: &'k str) -> Option<(&TopicInfo, &'k str)> {
         let head = key.split_once('@').map_or(key, |(h, _)| h);
@@ -1427,55 +1547,6 @@ impl PyFold {
     pub(crate) fn key_name(&self, key: &str) -> Result<String, Fallback> {
         let (info, head) = self.topic_of(key).ok_or(Fallback)?;
         Ok(self.named(info, head, key))
-    }
-
-    /// `Detector._warning`: the latest hostile stance of the claim's family, not about another state
-    /// than the claim's, that the claim (clearly hostile) hardens; its fields, and why.
-    #[allow(clippy::type_complexity)]
-    fn warning<'py>(
-        &self,
-        topics: &Bound<'py, PyDict>,
-        key: &str,
-        claim: &RawClaim,
-    ) -> Result<Option<(Bound<'py, PyAny>, Bound<'py, PyDict>, String)>, Fallback> {
-        let py = topics.py();
-        let n = &self.names;
-        let Some(family) = self.family_of(key) else { return Ok(None) };
-        // across topics only a clearly hostile act counts: a threshold below the escalation floor
-        if claim.modality == Modality::Hedged
-            || claim.intensity > self.cfg.escalation_floor - self.cfg.escalation_threshold
-            || claim.confidence < self.cfg.escalation_min_confidence
-        {
-            return Ok(None);
-        }
-        let state = key.split_once('@').map(|(_, s)| s);
-        let mut latest: Option<(Bound<'py, PyAny>, Bound<'py, PyDict>)> = None;
-        let mut when: Option<Bound<'py, PyAny>> = None;
-        for (k, s) in topics.iter() {
-            let k = k.cast_into::<PyString>()?;
-            let k = k.to_str()?;
-            if self.family_of(k) != Some(family) {
-                continue;
-            }
-            if let (Some(state), Some((_, other))) = (state, k.split_once('@')) {
-                if !other.is_empty() && other != state {
-                    continue;
-                }
-            }
-            let sd = generic_get(&s, n.dict.bind(py))?.cast_into::<PyDict>()?;
-            if item(&sd, &n.intensity)?.extract::<f64>()? >= 0.0 {
-                continue;
-            }
-            if self.later(&sd, &mut when)? {
-                latest = Some((s, sd));
-            }
-        }
-        let Some((prior, p)) = latest else { return Ok(None) };
-        let facts = self.prior_of(py, &p)?;
-        let Some(reason) = escalation(&self.cfg, &facts, claim) else { return Ok(None) };
-        let topic = item(&p, &n.topic)?;
-        let name = self.key_name(topic.cast::<PyString>()?.to_str()?)?;
-        Ok(Some((prior, p, format!("{reason}, after a warning on {name}"))))
     }
 
     /// `Detector._keys` and `_merged`: one claim per stance key, in the order keys first appear.
@@ -1781,6 +1852,7 @@ impl PyFold {
         };
 
         let prior_topics = item(&st, &n.topics)?.cast_into_exact::<PyDict>()?; // (a subclass could read otherwise)
+        let view = PyStances { fold: self, topics: &prior_topics };
         let topics = prior_topics.copy()?;
         let event_id = item(&ev_d, &n.id)?;
         let mut candidates: Vec<Candidate<'py>> = Vec::new();
@@ -1811,10 +1883,10 @@ impl PyFold {
                 let key_obj = self.string(py, key);
                 let mut prior = prior_topics.get_item(&key_obj)?;
                 if prior.is_none() && self.any_tracked {
-                    prior = self.general(&prior_topics, claim, key)?;
+                    prior = general(self, &view, claim, key)?;
                 }
                 if prior.is_none() && key.contains(':') && !prior_topics.is_empty() {
-                    prior = self.whole(&prior_topics, key)?;
+                    prior = whole(&view, key)?;
                 }
                 let pd = match &prior {
                     Some(p) => Some(generic_get(p, n.dict.bind(py))?.cast_into::<PyDict>()?),
@@ -1835,7 +1907,8 @@ impl PyFold {
                         });
                     }
                 } else if self.any_family && !prior_topics.is_empty() {
-                    if let Some((prior, p, reason)) = self.warning(&prior_topics, key, claim)? {
+                    if let Some((prior, reason)) = warning(self, &view, key, claim)? {
+                        let p = generic_get(&prior, n.dict.bind(py))?.cast_into::<PyDict>()?;
                         candidates.push(Candidate { escalation: true, reason, claim: i, key: key.clone(), prior, p });
                     }
                 }

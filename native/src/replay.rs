@@ -31,7 +31,10 @@ use pyo3::types::{PyBytes, PyList, PyString};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Deserialize;
 
-use crate::fold::{choose, clip, decision, digest, escalation, seen_key, Fallback, Make, Outcome, Prior, PyFold, Said};
+use crate::fold::{
+    choose, clip, decision, digest, general, seen_key, warning, whole, Fallback, Make, Outcome, Prior, PyFold, Said,
+    Stances, Visit,
+};
 use crate::types::{Modality, RawClaim, CONTRA, PRO};
 
 type S = Arc<str>;
@@ -388,6 +391,49 @@ impl State {
     }
 }
 
+/// A state's stances (by index), for the fold's lookups (`fold::Stances`).
+struct Held<'a>(&'a State);
+
+impl Stances for Held<'_> {
+    type Item = usize;
+    type When = i64;
+
+    fn get(&self, key: &str) -> Result<Option<usize>, Fallback> {
+        Ok(self.0.get(key))
+    }
+
+    fn each(&self, f: &mut Visit<'_, usize>) -> Result<(), Fallback> {
+        for (i, (k, _)) in self.0.topics.iter().enumerate() {
+            f(k, i)?;
+        }
+        Ok(())
+    }
+
+    fn when(&self, &i: &usize) -> Result<i64, Fallback> {
+        Ok(self.0.topics[i].1.basis.at.micros)
+    }
+
+    fn later(&self, a: &i64, b: &i64) -> Result<bool, Fallback> {
+        Ok(a > b)
+    }
+
+    fn refusal(&self, &i: &usize) -> Result<bool, Fallback> {
+        Ok(self.0.topics[i].1.pol == CONTRA)
+    }
+
+    fn hostile(&self, &i: &usize) -> Result<bool, Fallback> {
+        Ok(self.0.topics[i].1.intensity < 0.0)
+    }
+
+    fn facts(&self, &i: &usize) -> Result<Prior, Fallback> {
+        Ok(self.0.topics[i].1.facts())
+    }
+
+    fn topic(&self, &i: &usize) -> Result<String, Fallback> {
+        Ok(self.0.topics[i].1.topic.to_string())
+    }
+}
+
 // -- JSON in --------------------------------------------------------------------------------------
 
 /// A field that may be left out but not given as null (`language: str = "en"`).
@@ -667,88 +713,6 @@ impl Kernel {
         made
     }
 
-    /// `Detector._latest_about_a_state`: the latest stance on `key@<any state>`.
-    fn latest_about_a_state(state: &State, key: &str) -> Option<usize> {
-        let mut latest: Option<(usize, i64)> = None;
-        for (i, (k, s)) in state.topics.iter().enumerate() {
-            if k.len() > key.len() && k.starts_with(key) && k.as_bytes()[key.len()] == b'@' {
-                let at = s.basis.at.micros;
-                if latest.is_none_or(|(_, w)| at > w) {
-                    latest = Some((i, at));
-                }
-            }
-        }
-        latest.map(|(i, _)| i)
-    }
-
-    /// `Detector._general`.
-    fn general(fold: &PyFold, state: &State, claim: &RawClaim, key: &str) -> Option<usize> {
-        if !fold.topics[claim.topic as usize].tracked {
-            return None;
-        }
-        if key.len() > claim.key.len() {
-            return state.get(&claim.key);
-        }
-        Self::latest_about_a_state(state, &claim.key)
-    }
-
-    /// `Detector._whole`.
-    fn whole(state: &State, key: &str) -> Option<usize> {
-        let (head, on) = match key.split_once('@') {
-            Some((h, s)) => (h, Some(s)),
-            None => (key, None),
-        };
-        let topic = head.split_once(':').map_or(head, |(t, _)| t);
-        let with_state = on.map(|s| format!("{topic}@{s}"));
-        let mut found = None;
-        for k in with_state.iter().map(String::as_str).chain(std::iter::once(topic)) {
-            found = state.get(k);
-            if found.is_some() {
-                break;
-            }
-        }
-        if found.is_none() && on.is_none() {
-            found = Self::latest_about_a_state(state, topic);
-        }
-        found.filter(|&i| state.topics[i].1.pol == CONTRA)
-    }
-
-    /// `Detector._warning`: the stance (by index) and why.
-    fn warning(fold: &PyFold, state: &State, key: &str, claim: &RawClaim) -> Result<Option<(usize, String)>, Fallback> {
-        let Some(family) = fold.family_of(key) else { return Ok(None) };
-        let cfg = &fold.cfg;
-        if claim.modality == Modality::Hedged
-            || claim.intensity > cfg.escalation_floor - cfg.escalation_threshold
-            || claim.confidence < cfg.escalation_min_confidence
-        {
-            return Ok(None);
-        }
-        let on = key.split_once('@').map(|(_, s)| s);
-        let mut latest: Option<(usize, i64)> = None;
-        for (i, (k, s)) in state.topics.iter().enumerate() {
-            if fold.family_of(k) != Some(family) {
-                continue;
-            }
-            if let (Some(on), Some((_, other))) = (on, k.split_once('@')) {
-                if !other.is_empty() && other != on {
-                    continue;
-                }
-            }
-            if s.intensity >= 0.0 {
-                continue;
-            }
-            let at = s.basis.at.micros;
-            if latest.is_none_or(|(_, w)| at > w) {
-                latest = Some((i, at));
-            }
-        }
-        let Some((i, _)) = latest else { return Ok(None) };
-        let p = &state.topics[i].1;
-        let Some(reason) = escalation(cfg, &p.facts(), claim) else { return Ok(None) };
-        let name = fold.key_name(&p.topic)?;
-        Ok(Some((i, format!("{reason}, after a warning on {name}"))))
-    }
-
     /// The stance `claim` makes (`_stance`).
     #[allow(clippy::too_many_arguments)]
     fn stance(
@@ -851,10 +815,10 @@ impl Kernel {
             let key_s = self.string(key);
             let mut prior = state.get(key);
             if prior.is_none() && fold.any_tracked {
-                prior = Self::general(fold, state, claim, key);
+                prior = general(fold, &Held(state), claim, key)?;
             }
             if prior.is_none() && key.contains(':') && !state.topics.is_empty() {
-                prior = Self::whole(state, key);
+                prior = whole(&Held(state), key)?;
             }
             let p = prior.map(|k| &state.topics[k].1);
             let facts = p.map(Stance::facts);
@@ -884,7 +848,7 @@ impl Kernel {
                     });
                 }
             } else if fold.any_family && !state.topics.is_empty() {
-                if let Some((prior, reason)) = Self::warning(fold, state, key, claim)? {
+                if let Some((prior, reason)) = warning(fold, &Held(state), key, claim)? {
                     candidates.push(Candidate { escalation: true, reason, claim: i, key: key_s, prior });
                 }
             }
