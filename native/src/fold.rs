@@ -656,6 +656,21 @@ fn category_rank(c: Option<&str>) -> i32 {
     }
 }
 
+/// What was made for `key` before (statement references are made once per sentence), else
+/// `make()`, kept for the next time.
+pub(crate) fn once_per<'k, T: Clone, E>(
+    made: &mut Vec<(&'k str, T)>,
+    key: &'k str,
+    make: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    if let Some((_, found)) = made.iter().find(|(k, _)| *k == key) {
+        return Ok(found.clone());
+    }
+    let new = make()?;
+    made.push((key, new.clone()));
+    Ok(new)
+}
+
 /// `_union`: the distinct items in order, at most 8.
 fn union<'a>(groups: impl Iterator<Item = &'a Vec<String>>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -1863,23 +1878,19 @@ impl PyFold {
             let mut refs: Vec<(&str, Bound<'py, PyAny>)> = Vec::new();
             for (i, (key, claim)) in merged.iter().enumerate() {
                 let sentence = claim.sentence.as_str();
-                let reference = match refs.iter().find(|(s, _)| *s == sentence) {
-                    Some((_, r)) => r.clone(),
-                    None => {
-                        let quote = clip(sentence, self.cfg.quote_chars).unwrap_or_else(|| sentence.to_owned());
-                        let rd = self.template(py, Model::Ref)?;
-                        rd.set_item(n.id.bind(py), &event_id)?;
-                        rd.set_item(n.speaker.bind(py), &speaker)?;
-                        rd.set_item(n.quote.bind(py), quote)?;
-                        rd.set_item(n.source_url.bind(py), &source_url)?;
-                        rd.set_item(n.published_at.bind(py), &published_at)?;
-                        untrack(rd.as_any());
-                        let r = self.construct(Model::Ref, &rd, &self.fields(py, &o.ref_fields), None)?;
-                        untrack(&r);
-                        refs.push((sentence, r.clone()));
-                        r
-                    }
-                };
+                let reference = once_per(&mut refs, sentence, || -> Result<_, Fallback> {
+                    let quote = clip(sentence, self.cfg.quote_chars).unwrap_or_else(|| sentence.to_owned());
+                    let rd = self.template(py, Model::Ref)?;
+                    rd.set_item(n.id.bind(py), &event_id)?;
+                    rd.set_item(n.speaker.bind(py), &speaker)?;
+                    rd.set_item(n.quote.bind(py), quote)?;
+                    rd.set_item(n.source_url.bind(py), &source_url)?;
+                    rd.set_item(n.published_at.bind(py), &published_at)?;
+                    untrack(rd.as_any());
+                    let r = self.construct(Model::Ref, &rd, &self.fields(py, &o.ref_fields), None)?;
+                    untrack(&r);
+                    Ok(r)
+                })?;
                 let key_obj = self.string(py, key);
                 let mut prior = prior_topics.get_item(&key_obj)?;
                 if prior.is_none() && self.any_tracked {

@@ -32,7 +32,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Deserialize;
 
 use crate::fold::{
-    choose, clip, decision, digest, general, seen_key, warning, whole, Fallback, Make, Outcome, Prior, PyFold, Said,
+    choose, clip, decision, digest, general, once_per, seen_key, warning, whole, Fallback, Make, Outcome, Prior, PyFold,
+    Said,
     Stances, Visit,
 };
 use crate::types::{Modality, RawClaim, CONTRA, PRO};
@@ -797,21 +798,16 @@ impl Kernel {
         let mut refs: Vec<(&str, Arc<Ref>)> = Vec::new();
         for (i, (key, claim)) in merged.iter().enumerate() {
             let sentence = claim.sentence.as_str();
-            let reference = match refs.iter().find(|(s, _)| *s == sentence) {
-                Some((_, r)) => r.clone(),
-                None => {
-                    let quote = clip(sentence, fold.cfg.quote_chars).unwrap_or_else(|| sentence.to_owned());
-                    let r = Arc::new(Ref {
-                        id: event_id.clone(),
-                        speaker: speaker_s.clone(),
-                        quote: quote.into(),
-                        source_url: source_url.clone(),
-                        at: ev.at.clone(),
-                    });
-                    refs.push((sentence, r.clone()));
-                    r
-                }
-            };
+            let reference = once_per(&mut refs, sentence, || -> Result<_, Fallback> {
+                let quote = clip(sentence, fold.cfg.quote_chars).unwrap_or_else(|| sentence.to_owned());
+                Ok(Arc::new(Ref {
+                    id: event_id.clone(),
+                    speaker: speaker_s.clone(),
+                    quote: quote.into(),
+                    source_url: source_url.clone(),
+                    at: ev.at.clone(),
+                }))
+            })?;
             let key_s = self.string(key);
             let mut prior = state.get(key);
             if prior.is_none() && fold.any_tracked {
