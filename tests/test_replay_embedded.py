@@ -344,6 +344,33 @@ def test_cli_jobs_must_be_positive(db: Path, tmp_path: Path, capsys: pytest.Capt
     assert "--jobs" in capsys.readouterr().err
 
 
+def test_cli_threads_of_the_kernel_give_the_same_bytes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The default engine folds in the replay kernel: one thread or one per core, the same output."""
+    from bench_corpus import bench_common
+
+    path = tmp_path / "sentences.db"
+
+    async def fill() -> None:
+        log = SqliteLog(path, default_partitions=4)
+        await log.append("statements", [Message(k, v, T0_MS + i) for i, (k, v) in
+                                        enumerate(bench_common().encoded(1500, actors=30))])
+        await log.close()
+
+    asyncio.run(fill())
+    outs = []
+    for i, extra in enumerate((["--threads", "1"], [], ["--threads", "3"])):
+        out = tmp_path / f"t{i}"
+        assert main(["replay", "--db", str(path), "--out", str(out), "--progress", "none", *extra]) == 0
+        outs.append(out)
+    for name in ("alerts.jsonl", "timeline.jsonl", "manifest.json"):
+        assert len({(out / name).read_bytes() for out in outs}) == 1, name
+    assert orjson.loads((outs[0] / "manifest.json").read_bytes())["counts"]["alerts"] > 300
+    with pytest.raises(SystemExit) as exc:
+        main(["replay", "--db", str(path), "--out", str(tmp_path / "o"), "--threads", "0"])
+    assert exc.value.code == 2
+    assert "--threads" in capsys.readouterr().err
+
+
 def test_auto_jobs_and_sharing_of_partitions(monkeypatch: pytest.MonkeyPatch) -> None:
     from monitor.replay import runner
     from monitor.replay.parallel import share
