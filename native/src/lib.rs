@@ -27,8 +27,53 @@ use crate::types::{Core, Meaning, ObjectId, Pol, Role, TopicId, TopicSpec};
 
 /// The extension's own allocations (the rules' strings and vectors, the fold's) go to mimalloc:
 /// glibc's malloc and free were a tenth of the instructions of a step.
+///
+/// Allocations aligned to at most 8 bytes (almost all: strings, vectors of pointers) take
+/// mimalloc's plain `mi_malloc`, which aligns every block to 8; `mimalloc::MiMalloc` sends every
+/// allocation through the aligned entry points, twice the instructions of the plain ones.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Allocator = Allocator;
+
+struct Allocator;
+
+/// The alignment every `mi_malloc` block has (`MI_INTPTR_SIZE` on 64-bit targets).
+const PLAIN_ALIGN: usize = 8;
+
+// SAFETY: each branch hands the layout to the mimalloc entry point that honours its alignment,
+// and every block, however it was made, is freed and resized by mimalloc
+unsafe impl std::alloc::GlobalAlloc for Allocator {
+    #[inline]
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if layout.align() <= PLAIN_ALIGN {
+            libmimalloc_sys::mi_malloc(layout.size()).cast()
+        } else {
+            libmimalloc_sys::mi_malloc_aligned(layout.size(), layout.align()).cast()
+        }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if layout.align() <= PLAIN_ALIGN {
+            libmimalloc_sys::mi_zalloc(layout.size()).cast()
+        } else {
+            libmimalloc_sys::mi_zalloc_aligned(layout.size(), layout.align()).cast()
+        }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: std::alloc::Layout) {
+        libmimalloc_sys::mi_free(ptr.cast());
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        if layout.align() <= PLAIN_ALIGN {
+            libmimalloc_sys::mi_realloc(ptr.cast(), new_size).cast()
+        } else {
+            libmimalloc_sys::mi_realloc_aligned(ptr.cast(), new_size, layout.align()).cast()
+        }
+    }
+}
 
 /// A meaning as Python passes it: `(role, topic, pol, value, obj)`.
 type PyMeaning = (String, Option<String>, i64, f64, Option<String>);
