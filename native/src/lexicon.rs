@@ -111,17 +111,24 @@ struct Tok {
 ///
 /// Python takes the first stem of the longest-first list that the word starts with: that is the
 /// longest such stem, and among equal stems (two phrases, one stem) the first one added.
-#[derive(Default)]
 struct StemTrie {
     /// `(byte, next state)` per state, few per state: searched linearly
     next: Vec<Vec<(u8, u32)>>,
+    /// the root's next state per byte (0: none), looked up directly: every token starts there
+    root: Box<[u32; 256]>,
     /// the star-only node of the stem ending at a state
     target: Vec<Option<NodeId>>,
 }
 
+impl Default for StemTrie {
+    fn default() -> StemTrie {
+        StemTrie::new()
+    }
+}
+
 impl StemTrie {
     fn new() -> StemTrie {
-        StemTrie { next: vec![Vec::new()], target: vec![None] }
+        StemTrie { next: vec![Vec::new()], root: Box::new([0; 256]), target: vec![None] }
     }
 
     /// Adds `stem` (unless an equal stem was added before: the first one wins).
@@ -135,6 +142,9 @@ impl StemTrie {
                     self.next.push(Vec::new());
                     self.target.push(None);
                     self.next[s].push((b, t as u32));
+                    if s == 0 {
+                        self.root[b as usize] = t as u32;
+                    }
                     t
                 }
             };
@@ -145,9 +155,13 @@ impl StemTrie {
     /// The node of the longest stem `word` starts with.
     #[inline]
     fn longest(&self, word: &[u8]) -> Option<NodeId> {
-        let mut s = 0usize;
-        let mut best = None;
-        for &b in word {
+        let (&first, rest) = word.split_first()?;
+        let mut s = self.root[first as usize] as usize;
+        if s == 0 {
+            return None;
+        }
+        let mut best = self.target[s];
+        for &b in rest {
             match self.next[s].iter().find(|(c, _)| *c == b) {
                 Some(&(_, t)) => s = t as usize,
                 None => break,
