@@ -54,10 +54,18 @@ fn fingerprint(s: &str) -> Option<Fp> {
 struct Time {
     /// as pydantic writes it: `2024-01-01T00:01:00Z`, `...:00.120000+05:30`
     json: S,
-    /// `datetime.isoformat()`: `+00:00` for UTC
-    iso: S,
     /// the instant, in microseconds since 1970 UTC (what datetime comparison compares)
     micros: i64,
+}
+
+impl Time {
+    /// `datetime.isoformat()`: pydantic's form, UTC written `+00:00` instead of `Z`.
+    fn iso(&self) -> Cow<'_, str> {
+        match self.json.strip_suffix('Z') {
+            Some(head) => Cow::Owned(format!("{head}+00:00")),
+            None => Cow::Borrowed(&self.json),
+        }
+    }
 }
 
 impl PartialEq for Time {
@@ -144,31 +152,25 @@ fn parse_time(s: &str) -> Option<Time> {
         }
         _ => return None,
     };
-    // pydantic's form and isoformat() differ only in how UTC is written
     let mut json = String::with_capacity(32);
     json.push_str(&s[..19]);
     if micro != 0 {
         json.push('.');
         push_digits(&mut json, micro, 6);
     }
-    let mut iso = json.clone();
     if offset == 0 {
         json.push('Z');
-        iso.push_str("+00:00");
     } else {
         let a = offset.unsigned_abs() as u32;
-        let sign = if offset < 0 { '-' } else { '+' };
-        for out in [&mut json, &mut iso] {
-            out.push(sign);
-            push_digits(out, a / 3600, 2);
-            out.push(':');
-            push_digits(out, a % 3600 / 60, 2);
-        }
+        json.push(if offset < 0 { '-' } else { '+' });
+        push_digits(&mut json, a / 3600, 2);
+        json.push(':');
+        push_digits(&mut json, a % 3600 / 60, 2);
     }
     let secs = days_from_civil(i64::from(year), month, day) * 86_400
         + i64::from(hour * 3600 + minute * 60 + second)
         - offset;
-    Some(Time { json: json.into(), iso: iso.into(), micros: secs * 1_000_000 + i64::from(micro) })
+    Some(Time { json: json.into(), micros: secs * 1_000_000 + i64::from(micro) })
 }
 
 // -- JSON out ---------------------------------------------------------------------------------------
@@ -285,18 +287,23 @@ struct Ref {
 
 impl Ref {
     fn put(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"id\":");
-        put_str(out, &self.id);
-        out.extend_from_slice(b",\"speaker\":");
-        put_str(out, &self.speaker);
-        out.extend_from_slice(b",\"quote\":");
-        put_str(out, &self.quote);
-        out.extend_from_slice(b",\"source_url\":");
-        put_opt_str(out, self.source_url.as_deref());
-        out.extend_from_slice(b",\"published_at\":\"");
-        out.extend_from_slice(self.at.json.as_bytes());
-        out.extend_from_slice(b"\"}");
+        put_ref(out, &self.id, &self.speaker, &self.quote, self.source_url.as_deref(), &self.at);
     }
+}
+
+/// A `StatementRef` as pydantic writes it.
+fn put_ref(out: &mut Vec<u8>, id: &str, speaker: &str, quote: &str, source_url: Option<&str>, at: &Time) {
+    out.extend_from_slice(b"{\"id\":");
+    put_str(out, id);
+    out.extend_from_slice(b",\"speaker\":");
+    put_str(out, speaker);
+    out.extend_from_slice(b",\"quote\":");
+    put_str(out, quote);
+    out.extend_from_slice(b",\"source_url\":");
+    put_opt_str(out, source_url);
+    out.extend_from_slice(b",\"published_at\":\"");
+    out.extend_from_slice(at.json.as_bytes());
+    out.extend_from_slice(b"\"}");
 }
 
 /// `TopicStance`.
@@ -674,8 +681,9 @@ struct Step {
     changes: Vec<(S, Stance)>,
     fingerprint: Fp,
     undecided: bool,
-    /// the alerts' JSON lines, in the runner's order (kind, topic, id)
-    alerts: Vec<(String, S, Vec<u8>)>,
+    /// the alerts' JSON lines (whether an escalation, topic, line), in the runner's order (kind,
+    /// topic, id): `choose` gives at most one per kind, contradictions first
+    alerts: Vec<(bool, S, Vec<u8>)>,
 }
 
 fn set(changes: &mut Vec<(S, Stance)>, key: S, stance: Stance) {
@@ -930,15 +938,15 @@ impl Kernel {
                 continue;
             }
             c.in_range += 1;
-            for (kind, topic, line) in &step_alerts {
+            for (escalation, topic, line) in &step_alerts {
                 if self.topics.as_ref().is_some_and(|t| !t.contains(&**topic)) {
                     continue;
                 }
                 alerts.extend_from_slice(line);
-                if kind == "contradiction" {
-                    c.contradictions += 1;
-                } else {
+                if *escalation {
                     c.escalations += 1;
+                } else {
+                    c.contradictions += 1;
                 }
             }
             for (key, s) in &moved {
@@ -956,7 +964,7 @@ impl Kernel {
                     Buf(&mut timeline),
                     ",\"offset\":{offset},\"partition\":{partition},\"polarity\":\"{}\",\"published_at\":\"{}\",\"statement_id\":",
                     polarity_name(s.pol),
-                    ev.at.iso
+                    ev.at.iso()
                 );
                 put_str(&mut timeline, &ev.id);
                 timeline.extend_from_slice(b",\"topic\":");
@@ -975,7 +983,7 @@ impl Kernel {
         ev: &Event<'_>,
         candidates: &[Candidate],
         claims: &[(String, RawClaim)],
-    ) -> Result<Vec<(String, S, Vec<u8>)>, Fallback> {
+    ) -> Result<Vec<(bool, S, Vec<u8>)>, Fallback> {
         let date = &ev.at.json[..10];
         let now = Said { speaker: &ev.speaker, date };
         let mut plans = Vec::with_capacity(candidates.len());
@@ -1000,18 +1008,10 @@ impl Kernel {
             put_str(&mut j, &cand.key);
             j.extend_from_slice(b",\"topic_name\":");
             put_str(&mut j, &plan.name);
-            j.extend_from_slice(b",\"statement\":{\"id\":");
-            put_str(&mut j, &ev.id);
-            j.extend_from_slice(b",\"speaker\":");
-            put_str(&mut j, &ev.speaker);
-            j.extend_from_slice(b",\"quote\":");
-            match clip(&ev.text, 1200) {
-                Some(q) => put_str(&mut j, &q),
-                None => put_str(&mut j, &ev.text),
-            }
-            j.extend_from_slice(b",\"source_url\":");
-            put_opt_str(&mut j, ev.source_url.as_deref());
-            let _ = write!(Buf(&mut j), ",\"published_at\":\"{}\"}},\"prior\":", ev.at.json);
+            j.extend_from_slice(b",\"statement\":");
+            let quote = clip(&ev.text, 1200); // the statement's quote, clipped to _ALERT_QUOTE_CHARS
+            put_ref(&mut j, &ev.id, &ev.speaker, quote.as_deref().unwrap_or(&ev.text), ev.source_url.as_deref(), &ev.at);
+            j.extend_from_slice(b",\"prior\":");
             p.basis.put(&mut j);
             let severity = ["low", "medium", "high", "critical"][plan.rank];
             let _ = write!(Buf(&mut j), ",\"severity\":\"{severity}\",\"confidence\":");
@@ -1036,9 +1036,8 @@ impl Kernel {
             j.extend_from_slice(b",\"engine\":");
             put_str(&mut j, &self.engine);
             j.extend_from_slice(b"}\n");
-            out.push((kind.to_owned(), cand.key.clone(), j));
+            out.push((cand.escalation, cand.key.clone(), j));
         }
-        out.sort_by(|a, b| (a.0.as_str(), &*a.1).cmp(&(b.0.as_str(), &*b.1)));
         Ok(out)
     }
 }
@@ -1236,7 +1235,7 @@ impl Kernel {
     /// None (for the tests).
     #[staticmethod]
     fn read_time(text: &str) -> Option<(String, String, i64)> {
-        parse_time(text).map(|t| (t.json.to_string(), t.iso.to_string(), t.micros))
+        parse_time(text).map(|t| (t.json.to_string(), t.iso().into_owned(), t.micros))
     }
 }
 
