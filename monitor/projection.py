@@ -1,10 +1,12 @@
 """The projection step shared by every runner: records in, state and alerts out.
 
-The embedded runner, the Faust agent and replay all fold through :class:`Projector`
-(:meth:`~Projector.apply` for a batch, :meth:`~Projector.fold` for one record), so they
-decide identically. It decodes each record, dead-letters what cannot be decoded, folds
-the rest through the pure :class:`~monitor.domain.detector.Detector`, and reports which
-actors' states changed so a runner writes each of them once per batch.
+The embedded runner and the Faust agent fold through :class:`Projector`
+(:meth:`~Projector.apply` for a batch, :meth:`~Projector.fold` for one record); replay decodes
+and steps each record the same way (``decode_statement``, ``Detector.step``), in its own loop
+because it hands states to and from its native kernel, so all of them decide identically.
+:class:`Projector` decodes each record, dead-letters what cannot be decoded, folds the rest
+through the pure :class:`~monitor.domain.detector.Detector`, and reports which actors'
+states changed so a runner writes each of them once per batch.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from monitor.domain.models import (
     StatementRef,
     TopicStance,
 )
-from monitor.domain.nativefold import NativeStep, native_fold
+from monitor.domain.nativefold import NativeFold, NativeStep, native_fold
 from monitor.domain.stance import EngineConfig, Fields, Outcome, _escalation, decide, merge_claims
 from monitor.domain.topics import load_pack
 
@@ -81,6 +81,10 @@ class Detector:
     thresholds and extra topic packs.
     """
 
+    #: the native fold of this detector (``monitor_native.Fold``), when it applies; the replay
+    #: kernel folds with it too (None for engines built otherwise, subclasses included)
+    native: NativeFold | None = None
+
     def __init__(self, analyzer: Analyzer | None = None, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         if analyzer is None:
@@ -98,7 +102,7 @@ class Detector:
         self._version = f"{analyzer.name}+code{ENGINE_CODE}+cfg{digest(self.config.model_dump_json(), size=6)}"
         # the default engine folds natively (monitor_native.Fold, checked against this module's fold
         # by tests/test_native_fold.py); its step declines what it does not take, which runs below
-        native = native_fold(self)
+        self.native = native = native_fold(self)
         self._native_step: NativeStep | None = native.step if native is not None else None
 
     @property

@@ -2,7 +2,8 @@
 
 * :mod:`~monitor.replay.range` -- ``--from``/``--to`` (RFC 3339 or offsets per partition).
 * :mod:`~monitor.replay.sources` -- read-only statement sources (SQLite file, group-less Kafka).
-* :mod:`~monitor.replay.runner` -- the fold through the worker's Projector; stable output.
+* :mod:`~monitor.replay.runner` -- the fold, as the worker folds; stable output.
+* :mod:`~monitor.replay.kernel` -- the native replay kernel of the default engine.
 * :mod:`~monitor.replay.manifest` -- provenance of a run (range, counts, engine, digests).
 * :mod:`~monitor.replay.snapshot` -- stance states at known positions.
 * :mod:`~monitor.replay.audit` -- missing / extra / changed alerts between two sets.

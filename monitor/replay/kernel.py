@@ -24,9 +24,8 @@ from typing import Any
 from monitor.codec import encode
 from monitor.domain.detector import Detector
 from monitor.domain.models import StanceState
-from monitor.domain.nativefold import native_fold
 
-__all__ = ["ReplayKernel", "replay_kernel"]
+__all__ = ["ReplayKernel", "kernel_applies", "replay_kernel"]
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +62,26 @@ class ReplayKernel:
         return actors
 
 
-def replay_kernel(detector: Detector, *, timeline: bool, topics: Iterable[str] = (),
-                  actors: Iterable[str] = ()) -> ReplayKernel | None:
-    """The kernel for ``detector``, or None when it does not apply (another engine, no native core)."""
-    fold = native_fold(detector)
-    if fold is None:
-        return None
+def _native_kernel_class() -> Any | None:
     try:
         from monitor_native import ReplayKernel as Native
     except ImportError:  # an older build: the Python path
         log.info("monitor_native has no replay kernel (rebuild it with make): the replay folds in Python")
         return None
-    return ReplayKernel(Native(fold.native, timeline, sorted(topics) or None, sorted(actors) or None))
+    return Native
+
+
+def kernel_applies(detector: Detector) -> bool:
+    """Whether a replay with ``detector`` folds in the kernel (the default engine on the native core)."""
+    return detector.native is not None and _native_kernel_class() is not None
+
+
+def replay_kernel(detector: Detector, *, timeline: bool, topics: Iterable[str] = (),
+                  actors: Iterable[str] = ()) -> ReplayKernel | None:
+    """A kernel folding with ``detector``'s native fold, or None when it has none (another engine,
+    no native core). Kernels of one detector share its fold (its memos are locked: kernels may
+    fold in several threads)."""
+    fold, native = detector.native, _native_kernel_class()
+    if fold is None or native is None:
+        return None
+    return ReplayKernel(native(fold.native, timeline, sorted(topics) or None, sorted(actors) or None))

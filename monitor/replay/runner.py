@@ -43,7 +43,7 @@ from monitor.domain.models import Alert, StanceState
 from monitor.errors import DecodeError, InputError
 from monitor.projection import StoredRecord
 from monitor.replay.engine import EngineChoice
-from monitor.replay.kernel import ReplayKernel, replay_kernel
+from monitor.replay.kernel import ReplayKernel, kernel_applies, replay_kernel
 from monitor.replay.manifest import (
     ALERTS_FILE,
     TIMELINE_FILE,
@@ -342,9 +342,7 @@ async def _fold_range(
     The default engine folds in the native replay kernel (:mod:`~monitor.replay.kernel`) unless
     ``options.kernel`` is off, in up to ``options.threads`` threads that share the partitions
     (one kernel each); the output and the states are the same either way."""
-    kernel = replay_kernel(detector, timeline=options.timeline, topics=options.topics, actors=options.actors) \
-        if options.kernel else None
-    if kernel is None:
+    if not (options.kernel and kernel_applies(detector)):
         folding = _Folding(detector, states, options, spool_dir, None)
         try:
             async for batch in source.batches(ranges):
@@ -361,12 +359,11 @@ async def _fold_range(
     threads = max(1, min(options.threads or os.cpu_count() or 1, busy))
     groups = share(ranges, threads) or [dict(ranges)]
     foldings = []
-    for i, _group in enumerate(groups):
-        k = kernel if i == 0 else replay_kernel(detector, timeline=options.timeline, topics=options.topics,
-                                                actors=options.actors)
-        assert k is not None  # the same detector as the first
-        k.load(states.values())
-        foldings.append(_Folding(detector, states, options, spool_dir, k))
+    for _group in groups:
+        kernel = replay_kernel(detector, timeline=options.timeline, topics=options.topics, actors=options.actors)
+        assert kernel is not None  # kernel_applies said so
+        kernel.load(states.values())
+        foldings.append(_Folding(detector, states, options, spool_dir, kernel))
     owner = {p: i for i, group in enumerate(groups) for p in group}
     try:
         await _pipelined(source, ranges, foldings, owner, on_batch)
@@ -428,8 +425,7 @@ async def run_replay(
 
     states: dict[str, StanceState] = dict(options.snapshot.states) if options.snapshot else {}
     total = sum(r.size for r in ranges.values())
-    jobs = auto_jobs(ranges, options.jobs,
-                     threaded=options.kernel and replay_kernel(engine.detector, timeline=False) is not None)
+    jobs = auto_jobs(ranges, options.jobs, threaded=options.kernel and kernel_applies(engine.detector))
     try:
         if jobs > 1:
             from monitor.replay.parallel import fold_in_processes
