@@ -43,6 +43,7 @@ from monitor.domain.models import Alert, StanceState
 from monitor.errors import DecodeError, InputError
 from monitor.projection import StoredRecord
 from monitor.replay.engine import EngineChoice
+from monitor.replay.kafkaread import RecordSet
 from monitor.replay.kernel import ReplayKernel, kernel_applies, replay_kernel
 from monitor.replay.manifest import (
     ALERTS_FILE,
@@ -222,11 +223,12 @@ class _Folding:
             for rec in batch:
                 self.record(rec, part, start)
             return
-        records = batch if type(batch) is list else list(batch)
+        records = batch if type(batch) is list or type(batch) is RecordSet else list(batch)
+        feedable = records.native if type(records) is RecordSet else records  # read in place: folded as it is
         pos, n = 0, len(records)
         while pos < n:
             pos, alerts, timeline, (folded, in_range, skipped, contradictions, escalations) = kernel.feed(
-                records, pos, start, part)
+                feedable, pos, start, part)
             self.folded += folded
             self.in_range += in_range
             self.skipped += skipped

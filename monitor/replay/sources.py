@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from monitor.errors import InputError, LogError
 from monitor.ports import Record
 from monitor.projection import StoredRecord
+from monitor.replay.kafkaread import fetch_range, native_reader
 from monitor.replay.range import PartitionRange
 from monitor.settings import KafkaSettings
 
@@ -188,9 +189,22 @@ class KafkaSource:
         return {tp.partition: int(found[tp].offset) if found.get(tp) is not None else int(ends[tp]) for tp in tps}
 
     async def batches(self, ranges: Mapping[int, PartitionRange]) -> AsyncIterator[Sequence[StoredRecord]]:
+        consumer = await self._get()
+        if native_reader() is not None:  # the record sets read in place (monitor/replay/kafkaread.py)
+            opts = self._opts
+            async for batch in fetch_range(consumer, self.topic, ranges, max_wait_ms=opts["fetch_max_wait_ms"],
+                                           max_bytes=opts["fetch_max_bytes"],
+                                           max_partition_bytes=opts["max_partition_fetch_bytes"]):
+                yield batch
+            return
+        async for batch in self._consumed(consumer, ranges):
+            yield batch
+
+    async def _consumed(self, consumer: Any,
+                        ranges: Mapping[int, PartitionRange]) -> AsyncIterator[Sequence[StoredRecord]]:
+        """The batches through the consumer itself (without the native core)."""
         from aiokafka import TopicPartition
 
-        consumer = await self._get()
         todo = {TopicPartition(self.topic, p): r for p, r in ranges.items() if r.size > 0}
         if not todo:
             return

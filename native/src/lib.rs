@@ -10,6 +10,7 @@
 //! core and folds it into an actor's state, building the new state and alerts as Python objects.
 
 pub mod fold;
+pub mod kafka;
 pub mod replay;
 pub mod lexicon;
 pub mod rules;
@@ -333,6 +334,8 @@ fn monitor_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCore>()?;
     m.add_class::<fold::PyFold>()?;
     m.add_class::<replay::Kernel>()?;
+    m.add_class::<kafka::Records>()?;
+    m.add_function(wrap_pyfunction!(kafka::read_batches, m)?)?;
     m.add_function(wrap_pyfunction!(phrase_tokens, m)?)?;
     // the digest of the Python rules this port was last checked against (tools/native_spec.py)
     m.add("SPEC", include_str!("../SPEC").trim())?;

@@ -27,7 +27,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString};
+use pyo3::types::{PyAny, PyBytes, PyList, PyString};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Deserialize;
 
@@ -36,6 +36,7 @@ use crate::fold::{
     Said,
     Stances, Visit,
 };
+use crate::kafka::Records;
 use crate::types::{Modality, RawClaim, CONTRA, PRO};
 
 type S = Arc<str>;
@@ -711,6 +712,15 @@ pub struct Kernel {
 }
 
 impl Kernel {
+    /// Whether the actor filter skips a record with this key (a record without a key is
+    /// decoded and filtered by its actor).
+    fn skips(&self, key: Option<&[u8]>) -> bool {
+        match (&self.actors, key) {
+            (Some(actors), Some(key)) => !std::str::from_utf8(key).is_ok_and(|k| actors.contains(k)),
+            _ => false,
+        }
+    }
+
     fn string(&mut self, s: &str) -> S {
         if let Some(found) = self.strings.get(s) {
             return found.clone();
@@ -1138,35 +1148,50 @@ impl Kernel {
     fn feed<'py>(
         &mut self,
         py: Python<'py>,
-        records: &Bound<'py, PyList>,
+        records: &Bound<'py, PyAny>,
         pos: usize,
         start: i64,
         partition: i64,
     ) -> PyResult<Fed<'py>> {
         let fold_py = self.fold.clone_ref(py);
-        let (n_key, n_value, n_offset) =
-            (PyString::intern(py, "key"), PyString::intern(py, "value"), PyString::intern(py, "offset"));
         // the records from `pos` up to the first whose value is not bytes: None for one the
-        // actor filter skips, else its value (the bytes object, kept alive in `held`) and offset
-        let mut held: Vec<Bound<'py, PyBytes>> = Vec::with_capacity(records.len().saturating_sub(pos));
-        let mut items: Vec<Option<(Raw, i64)>> = Vec::with_capacity(held.capacity());
-        for i in pos..records.len() {
-            let rec = records.get_item(i)?;
-            if let Some(actors) = &self.actors {
-                let key = rec.getattr(&n_key)?;
-                if !key.is_none() {
-                    let key = key.cast_into::<PyBytes>()?;
-                    if !std::str::from_utf8(key.as_bytes()).is_ok_and(|k| actors.contains(k)) {
+        // actor filter skips, else its value (bytes kept alive in `held`, or in the record set) and offset
+        let mut held: Vec<Bound<'py, PyBytes>> = Vec::new();
+        let mut items: Vec<Option<(Raw, i64)>> = Vec::new();
+        if let Ok(set) = records.cast::<Records>() {
+            let set = set.get();
+            let data = set.data.bind(py).as_bytes();
+            items.reserve(set.entries.len().saturating_sub(pos));
+            for e in set.entries.iter().skip(pos) {
+                if self.skips(Records::slice(data, e.key)) {
+                    items.push(None);
+                    continue;
+                }
+                let Some(value) = Records::slice(data, e.value) else { break };
+                items.push(Some((Raw(value.as_ptr(), value.len()), e.offset)));
+            }
+        } else {
+            let records = records.cast::<PyList>()?;
+            let (n_key, n_value, n_offset) =
+                (PyString::intern(py, "key"), PyString::intern(py, "value"), PyString::intern(py, "offset"));
+            held.reserve(records.len().saturating_sub(pos));
+            items.reserve(held.capacity());
+            for i in pos..records.len() {
+                let rec = records.get_item(i)?;
+                if self.actors.is_some() {
+                    let key = rec.getattr(&n_key)?;
+                    let key = if key.is_none() { None } else { Some(key.cast_into::<PyBytes>()?) };
+                    if self.skips(key.as_ref().map(|k| k.as_bytes())) {
                         items.push(None);
                         continue;
                     }
                 }
+                let Ok(value) = rec.getattr(&n_value)?.cast_into::<PyBytes>() else { break };
+                let offset: i64 = rec.getattr(&n_offset)?.extract()?;
+                let bytes = value.as_bytes();
+                items.push(Some((Raw(bytes.as_ptr(), bytes.len()), offset)));
+                held.push(value);
             }
-            let Ok(value) = rec.getattr(&n_value)?.cast_into::<PyBytes>() else { break };
-            let offset: i64 = rec.getattr(&n_offset)?.extract()?;
-            let bytes = value.as_bytes();
-            items.push(Some((Raw(bytes.as_ptr(), bytes.len()), offset)));
-            held.push(value);
         }
         let fold = fold_py.get();
         let (done, alerts, timeline, c) = py.detach(|| self.fold_items(fold, &items, start, partition));
