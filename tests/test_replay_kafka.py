@@ -116,3 +116,83 @@ async def test_isolated_topic_on_kafka_reads_back_as_the_same_alerts(
     finally:
         await source.close()
     assert isolated.alerts == replayed.alerts and replayed.alerts
+
+
+async def test_kafka_source_reads_the_records_the_consumer_reads_and_drops_aborted_ones(
+    kafka_bootstrap: str, unique_topic: Callable[..., str]
+) -> None:
+    """Plain, gzip-compressed and transactional batches (one transaction aborted), read natively
+    where the replay can (``fetch_range``) and by aiokafka where it cannot: the same records as
+    the consumer reads, none of the aborted ones."""
+    from aiokafka import AIOKafkaProducer
+
+    from monitor.replay.kafkaread import RecordSet
+    from monitor.replay.range import PartitionRange
+
+    topic = unique_topic("mixed")
+    log = KafkaLog(kafka_bootstrap, default_partitions=2)
+    try:
+        await log.ensure_topics({topic: 2})
+        await log.append(topic, [Message(b"a%d" % i, b"plain-%d" % i) for i in range(300)])
+    finally:
+        await log.close()
+    gzip = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, compression_type="gzip")
+    txn = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, transactional_id=f"{topic}-txn")
+    await gzip.start()
+    await txn.start()
+    try:
+        for i in range(200):
+            await gzip.send(topic, b"gzip-%d" % i, key=b"g%d" % (i % 7), partition=i % 2,
+                            headers=[("h", b"x")] if i % 3 else [])
+        await gzip.flush()
+        source = KafkaSource(kafka_bootstrap, topic)
+        try:
+            before_txns = await source.end_offsets()
+        finally:
+            await source.close()
+        for outcome in ("commit", "abort", "commit"):
+            await txn.begin_transaction()
+            for i in range(50):
+                await txn.send(topic, b"%s-%d" % (outcome.encode(), i), key=b"t", partition=i % 2)
+            await (txn.commit_transaction() if outcome == "commit" else txn.abort_transaction())
+    finally:
+        await gzip.stop()
+        await txn.stop()
+    await log_plain_tail(kafka_bootstrap, topic)
+
+    source = KafkaSource(kafka_bootstrap, topic)
+    try:
+        ends = await source.end_offsets()
+        ranges = {p: PartitionRange(0, 0, end) for p, end in ends.items()}
+        inner = {p: PartitionRange(9, 9, end - 5) for p, end in ends.items()}  # cut inside batches
+        plain_and_gzip = {p: PartitionRange(3, 3, end) for p, end in before_txns.items()}
+        kinds = set()
+        for rs in (ranges, inner, plain_and_gzip):
+            native = []
+            async for batch in source.batches(rs):
+                kinds.add((rs is plain_and_gzip, type(batch).__name__))
+                native += [(r.partition, r.offset, r.key, r.value) for r in batch]
+            consumer = await source._get()
+            consumed = [(r.partition, r.offset, r.key, r.value)
+                        async for batch in source._consumed(consumer, rs) for r in batch]
+            assert sorted(native) == sorted(consumed)
+            assert len(native) == len(set(native))
+            if rs is ranges:
+                values = {v for _, _, _, v in native}
+        # plain batches are read in place, the compressed ones and those from the first aborted
+        # transaction on by aiokafka
+        assert {(True, RecordSet.__name__), (True, "list"), (False, RecordSet.__name__)} <= kinds, kinds
+        assert not any(v.startswith(b"abort-") for v in values)
+        assert sum(v.startswith(b"commit-") for v in values) > 0
+        assert {b"tail-99", b"gzip-199", b"plain-0"} <= values
+    finally:
+        await source.close()
+
+
+async def log_plain_tail(bootstrap: str, topic: str) -> None:
+    """Plain records after the transactions: the native reader resumes after aiokafka's batches."""
+    log = KafkaLog(bootstrap, default_partitions=2)
+    try:
+        await log.append(topic, [Message(b"z%d" % i, b"tail-%d" % i) for i in range(100)])
+    finally:
+        await log.close()

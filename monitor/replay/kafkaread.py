@@ -8,8 +8,8 @@ the consumer's ``AIOKafkaClient``, to each partition's leader) and hands each pa
 record set to ``monitor_native.read_batches``, which finds the records in place. The replay
 kernel folds a :class:`RecordSet` without making a Python object per record.
 
-What the native reader does not read (a legacy or compressed batch, a range with aborted
-transactions) is read by aiokafka's own ``PartitionRecords``, as its consumer would.
+What the native reader does not read (a legacy or compressed batch, the batches from the first
+aborted transaction on) is read by aiokafka's own ``PartitionRecords``, as its consumer would.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from monitor.ports import Record
 from monitor.projection import StoredRecord
 from monitor.replay.range import PartitionRange
 
-__all__ = ["RecordSet", "fetch_range", "native_reader"]
+__all__ = ["RecordSet", "fetch_range", "native_reader", "read_partition"]
 
 READ_COMMITTED = 1  # Kafka's isolation level code: never replay records of aborted transactions
 
@@ -97,6 +97,25 @@ def _aiokafka_read(topic: str, partition: int, data: bytes, position: int, end: 
     return out, records.next_fetch_offset
 
 
+def read_partition(read_batches: Any, topic: str, partition: int, data: bytes, start: int, end: int,
+                   aborted: list[Any] | None) -> tuple[list[Sequence[StoredRecord]], int]:
+    """The records of ``[start, end)`` in one partition's record set ``data`` (batches of them) and
+    the offset to fetch next: read in place by ``read_batches`` up to a batch it does not read or
+    the first aborted transaction, the rest by aiokafka (which drops the aborted records)."""
+    # a transaction starts at a batch; batches before the first aborted one are not aborted
+    limit = min((first for _, first in aborted or ()), default=end)
+    try:
+        found, nxt, unread = read_batches(data, start, min(end, limit))
+    except ValueError as exc:
+        raise LogError(f"{topic}[{partition}] from offset {start}: {exc}") from exc
+    batches: list[Sequence[StoredRecord]] = [RecordSet(found, topic, partition)] if len(found) else []
+    if unread is not None and nxt < end:
+        out, nxt = _aiokafka_read(topic, partition, data[unread:], nxt, end, aborted)
+        if out:
+            batches.append(out)
+    return batches, nxt
+
+
 async def fetch_range(consumer: Any, topic: str, ranges: Mapping[int, PartitionRange], *,
                       max_wait_ms: int, max_bytes: int, max_partition_bytes: int,
                       ) -> AsyncIterator[Sequence[StoredRecord]]:
@@ -120,7 +139,8 @@ async def fetch_range(consumer: Any, topic: str, ranges: Mapping[int, PartitionR
                 break
             by_node.setdefault(leader, []).append(p)
         if not by_node:
-            await _refresh(client, topic, stalls := stalls + 1)
+            stalls += 1
+            await _refresh(client, topic, stalls)
             continue
         requests = [
             client.send(node, FetchRequest(max_wait_ms, 1, max_bytes, READ_COMMITTED,
@@ -132,7 +152,8 @@ async def fetch_range(consumer: Any, topic: str, ranges: Mapping[int, PartitionR
         except errors.KafkaError as exc:
             if not getattr(exc, "retriable", False):
                 raise LogError(f"fetching {topic} failed: {exc}") from exc
-            await _refresh(client, topic, stalls := stalls + 1)
+            stalls += 1
+            await _refresh(client, topic, stalls)
             continue
         progressed = False
         refresh = False
@@ -153,21 +174,9 @@ async def fetch_range(consumer: Any, topic: str, ranges: Mapping[int, PartitionR
                         raise LogError(f"fetching {topic}[{p}] at offset {position[p]} failed: {error.__name__}")
                     aborted, data = _partition_data(version, rest)
                     start, end = position[p], ranges[p].end
-                    if aborted:
-                        out, nxt = _aiokafka_read(topic, p, data, start, end, aborted)
-                        if out:
-                            yield out
-                    else:
-                        try:
-                            found, nxt, unread = read_batches(data, start, end)
-                        except ValueError as exc:
-                            raise LogError(f"{topic}[{p}] from offset {start}: {exc}") from exc
-                        if len(found):
-                            yield RecordSet(found, topic, p)
-                        if unread is not None:
-                            out, nxt = _aiokafka_read(topic, p, data[unread:], nxt, end, None)
-                            if out:
-                                yield out
+                    found, nxt = read_partition(read_batches, topic, p, data, start, end, aborted)
+                    for batch in found:
+                        yield batch
                     if nxt > start:
                         progressed = True
                         position[p] = nxt
@@ -176,7 +185,8 @@ async def fetch_range(consumer: Any, topic: str, ranges: Mapping[int, PartitionR
                     if nxt >= end or (nxt == start and not data and stable <= nxt):
                         del position[p]
         if refresh:
-            await _refresh(client, topic, stalls := stalls + 1)
+            stalls += 1
+            await _refresh(client, topic, stalls)
         elif not progressed and position:
             stalls += 1
             if stalls > 50:

@@ -50,7 +50,7 @@ pub struct Records {
 
 impl Records {
     /// The bytes of `span` in the record set.
-    pub(crate) fn slice<'a>(data: &'a [u8], span: Option<(usize, usize)>) -> Option<&'a [u8]> {
+    pub(crate) fn slice(data: &[u8], span: Option<(usize, usize)>) -> Option<&[u8]> {
         span.map(|(at, len)| &data[at..at + len])
     }
 }
@@ -134,8 +134,9 @@ fn be<const N: usize>(data: &[u8], at: usize) -> [u8; N] {
     data[at..at + N].try_into().expect("in bounds")
 }
 
-/// What `read` found: the records, the offset to fetch next, and where it stopped for a batch it
-/// does not read (legacy or compressed), if it did.
+/// What `read` found: the records, the offset to fetch next, and where it stopped before the end
+/// of the data (at a batch it does not read, legacy or compressed, or at one past the end), if
+/// it did.
 pub(crate) struct Read {
     pub entries: Vec<Entry>,
     pub next_offset: i64,
@@ -154,6 +155,8 @@ pub(crate) fn read(data: &[u8], from: i64, end: i64) -> Result<Read, String> {
             break; // the response's last batch, cut at the fetch size: fetched again next time
         }
         if base >= end {
+            out.next_offset = out.next_offset.max(end); // nothing is left before the end
+            out.unread_at = Some(at);
             break;
         }
         let magic = data[at + 16];
@@ -229,9 +232,10 @@ fn read_records(
 
 /// `read_batches(data, fetch_offset, end) -> (records, next_offset, unread_at)`: the records of
 /// the record set `data` (one partition of a fetch response) with offsets in `[fetch_offset,
-/// end)`; the offset to fetch next (after the last whole batch read; `fetch_offset` if none);
-/// and the byte position of the first batch not read here (legacy format or compressed: the
-/// caller reads from there with aiokafka), else None. A cut last batch is left for the next
+/// end)`; the offset to fetch next (after the last whole batch read, `end` once a batch at or
+/// past it is reached, `fetch_offset` if neither); and the byte position of the first batch not
+/// read here (legacy format or compressed, or at or past `end`: the caller may read from there
+/// with aiokafka), else None. A cut last batch is left for the next
 /// fetch, as Kafka consumers do. A batch that does not parse raises `ValueError`.
 #[pyfunction]
 pub fn read_batches(py: Python<'_>, data: Bound<'_, PyBytes>, fetch_offset: i64, end: i64) -> PyResult<(Records, i64, Option<usize>)> {
