@@ -8,8 +8,9 @@ Run: ``.venv/bin/python bench/bench_replay.py`` (starts its own LocalKafka unles
   ``AIOKafkaConsumer.getmany`` loop + ``orjson.loads`` per record, (b) the replay core
   (``run_replay`` over ``KafkaSource``, no timeline) with each engine (see ``variants``: the
   default engine in the replay kernel with one fold thread per core and with one, and on the
-  Python path); ratio = (b)/(a). Both are timed from connecting to the
-  broker to the last record; engines are built before. ``--corpus`` picks the statements.
+  Python path); ratio = (b)/(a), each replay against the bare loop of its round, the median
+  over ``--rounds``. Both are timed from connecting to the broker to the last record; engines
+  are built before. ``--corpus`` picks the statements.
 * memory: N statements over 50 actors on the embedded log; each replay runs in a fresh
   process and reports its peak RSS, for the first 100k and for all 1M statements.
 """
@@ -21,6 +22,7 @@ import asyncio
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -157,24 +159,39 @@ async def replay_read(bootstrap: str, topic: str, engine_name: str, jobs: int = 
             await source.close()
 
 
-def throughput(n: int, engines: list[str], kind: str) -> dict[str, Any]:
+def throughput(n: int, engines: list[str], kind: str, rounds: int = 3) -> dict[str, Any]:
+    """Each round reads the topic with the bare loop and then replays it with every variant; a
+    variant's ratio is taken against the bare loop of its own round (the two measured minutes
+    apart at most), and the median of the rounds' ratios is reported, with their range."""
     with bootstrap_servers(partitions=4) as bootstrap:
         topic = f"bench-replay-{uuid.uuid4().hex[:8]}"
         asyncio.run(produce(bootstrap, topic, n, kind))
-        out: dict[str, Any] = {"statements": n, "corpus": kind}
-        read_n, dt = asyncio.run(bare_read(bootstrap, topic))
-        bare = read_n / dt
-        out["bare_events_per_s"] = round(bare)
-        print(f"bare aiokafka read+orjson: {read_n} records in {dt:.2f}s = {bare:,.0f}/s")
+        out: dict[str, Any] = {"statements": n, "corpus": kind, "rounds": rounds}
         cores = os.cpu_count() or 1
-        for name in engines:
-            for tag, how, kw in variants(name, cores):
+        plan = [(name, tag, how, kw) for name in engines for tag, how, kw in variants(name, cores)]
+        bares: list[float] = []
+        rates: dict[str, list[float]] = {tag: [] for _, tag, _, _ in plan}
+        for r in range(rounds):
+            read_n, dt = asyncio.run(bare_read(bootstrap, topic))
+            bare = read_n / dt
+            bares.append(bare)
+            print(f"round {r + 1}: bare aiokafka read+orjson: {read_n} records in {dt:.2f}s = {bare:,.0f}/s")
+            for name, tag, how, kw in plan:
                 got, dt = asyncio.run(replay_read(bootstrap, topic, name, **kw))
-                rate = got / dt
-                out[f"replay_{tag}_events_per_s"] = round(rate)
-                out[f"ratio_{tag}"] = round(rate / bare, 3)
-                print(f"replay ({name} engine, {how}): {got} records in {dt:.2f}s = {rate:,.0f}/s, "
-                      f"ratio {rate / bare:.3f}")
+                rates[tag].append(got / dt)
+                print(f"round {r + 1}: replay ({name} engine, {how}): {got} records in {dt:.2f}s = "
+                      f"{got / dt:,.0f}/s, ratio {got / dt / bare:.3f}")
+        out["bare_events_per_s"] = round(statistics.median(bares))
+        out["bare_events_per_s_rounds"] = [round(b) for b in bares]
+        print(f"\nbare aiokafka read+orjson: median {statistics.median(bares):,.0f}/s "
+              f"(rounds {', '.join(f'{b:,.0f}' for b in bares)})")
+        for name, tag, how, _ in plan:
+            ratios = [rate / bare for rate, bare in zip(rates[tag], bares, strict=True)]
+            out[f"replay_{tag}_events_per_s"] = round(statistics.median(rates[tag]))
+            out[f"ratio_{tag}"] = round(statistics.median(ratios), 3)
+            out[f"ratio_{tag}_rounds"] = [round(x, 3) for x in ratios]
+            print(f"replay ({name} engine, {how}): median {statistics.median(rates[tag]):,.0f}/s, "
+                  f"ratio median {statistics.median(ratios):.3f} (rounds {min(ratios):.3f}-{max(ratios):.3f})")
         return out
 
 
@@ -262,6 +279,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=100_000, help="statements for the Kafka throughput run")
     ap.add_argument("--engines", default="null,keyword,default", help="engines for the throughput run")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of the throughput run (bare loop, then each replay)")
     ap.add_argument("--corpus", choices=("sentences", "synthetic"), default="sentences",
                     help="statements of the throughput run (see corpus())")
     ap.add_argument("--memory-n", type=int, default=1_000_000, help="statements for the memory run")
@@ -276,7 +294,7 @@ def main() -> None:
         return
     results: dict[str, Any] = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
     if not args.skip_kafka:
-        results["throughput"] = throughput(args.n, args.engines.split(","), args.corpus)
+        results["throughput"] = throughput(args.n, args.engines.split(","), args.corpus, args.rounds)
     if not args.skip_memory:
         results["memory"] = memory(args.memory_n, args.memory_engine, args.keep_db)
     out_dir = ROOT / "bench" / "results"

@@ -26,7 +26,6 @@ import asyncio
 import hashlib
 import os
 import shutil
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -296,38 +295,49 @@ class _Folding:
 
 
 async def _pipelined(source: StatementSource, ranges: Mapping[int, PartitionRange], foldings: list[_Folding],
-                     owner: Mapping[int, int], on_batch: Callable[[int], None] | None) -> None:
-    """Fold each batch in the worker thread of its partition's folding while the event loop reads on.
+                     owner: Mapping[int, int], threads: int, on_batch: Callable[[int], None] | None) -> None:
+    """Fold each batch on one of ``threads`` worker threads while the event loop reads on.
 
-    The kernels fold detached from the interpreter, so reading (the Kafka client's parsing, a
-    SQLite query) and folding run on several cores. A partition's batches are folded one after
-    another in the order read, by one thread; at most two wait per thread.
+    The kernels fold detached from the interpreter, so reading (the Kafka client, a SQLite query)
+    and folding run on several cores. The batches of a folding (``owner`` of their partition) are
+    folded one after another in the order read, each on whichever thread is free; at most two wait
+    per folding. With more foldings than threads the threads never wait for one slow partition
+    while another has batches.
     """
     loop = asyncio.get_running_loop()
-    pools = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"replay-fold-{i}") for i in range(len(foldings))]
-    queues: list[deque[tuple[asyncio.Future[None], int]]] = [deque() for _ in foldings]
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="replay-fold")
+    queues: list[asyncio.Queue[Sequence[StoredRecord] | None]] = [asyncio.Queue(maxsize=2) for _ in foldings]
 
-    async def settle(queue: deque[tuple[asyncio.Future[None], int]]) -> None:
-        future, size = queue.popleft()
-        await future
-        if on_batch is not None:
-            on_batch(size)
+    async def chain(folding: _Folding, queue: asyncio.Queue[Sequence[StoredRecord] | None]) -> None:
+        while (batch := await queue.get()) is not None:
+            part = batch[0].partition
+            await loop.run_in_executor(pool, folding.batch, batch, part, ranges[part].start)
+            if on_batch is not None:
+                on_batch(len(batch))
+
+    chains = [asyncio.ensure_future(chain(f, q)) for f, q in zip(foldings, queues, strict=True)]
+
+    async def put(queue: asyncio.Queue[Sequence[StoredRecord] | None], item: Sequence[StoredRecord] | None) -> None:
+        if not queue.full():
+            queue.put_nowait(item)
+            return
+        putting = asyncio.ensure_future(queue.put(item))
+        await asyncio.wait([putting, *chains], return_when=asyncio.FIRST_COMPLETED)
+        if not putting.done():  # a chain failed: its error, below
+            putting.cancel()
+            await next(c for c in chains if c.done())
 
     try:
         async for batch in source.batches(ranges):
-            part = batch[0].partition
-            w = owner[part]
-            queue = queues[w]
-            while len(queue) >= 2:
-                await settle(queue)
-            queue.append((loop.run_in_executor(pools[w], foldings[w].batch, batch, part, ranges[part].start),
-                          len(batch)))
+            await put(queues[owner[batch[0].partition]], batch)
         for queue in queues:
-            while queue:
-                await settle(queue)
+            await put(queue, None)
+        await asyncio.gather(*chains)
     finally:
-        for pool in pools:
-            pool.shutdown(wait=True)
+        for c in chains:
+            c.cancel()
+        await asyncio.gather(*chains, return_exceptions=True)
+        pool.shutdown(wait=True)
 
 
 async def _fold_range(
@@ -359,7 +369,9 @@ async def _fold_range(
 
     busy = sum(1 for r in ranges.values() if r.size > 0)
     threads = max(1, min(options.threads or os.cpu_count() or 1, busy))
-    groups = share(ranges, threads) or [dict(ranges)]
+    # a kernel per partition when there are threads to share (an actor's statements are on one
+    # partition), so that a free thread takes any partition's next batch; one for them all without
+    groups = share(ranges, busy if threads > 1 else 1) or [dict(ranges)]
     foldings = []
     for _group in groups:
         kernel = replay_kernel(detector, timeline=options.timeline, topics=options.topics, actors=options.actors)
@@ -368,7 +380,7 @@ async def _fold_range(
         foldings.append(_Folding(detector, states, options, spool_dir, kernel))
     owner = {p: i for i, group in enumerate(groups) for p in group}
     try:
-        await _pipelined(source, ranges, foldings, owner, on_batch)
+        await _pipelined(source, ranges, foldings, owner, threads, on_batch)
     finally:
         for folding in foldings:
             folding.close()
@@ -377,7 +389,7 @@ async def _fold_range(
         assert folding.kernel is not None
         for actor in folding.kernel.export(states):
             if folded.setdefault(actor, i) != i:
-                raise InputError(f"actor {actor!r} has statements on partitions folded by two threads, so the topic "
+                raise InputError(f"actor {actor!r} has statements on partitions folded apart, so the topic "
                                  "is not keyed by actor and the replay would depend on how they interleave; replay "
                                  "with --threads 1", where="--threads")
     counts = Counts()

@@ -129,8 +129,8 @@ def reader_options(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
         "group_id": None,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
-        "fetch_max_bytes": 64 * 1024 * 1024,
-        "max_partition_fetch_bytes": 16 * 1024 * 1024,
+        "fetch_max_bytes": 16 * 1024 * 1024,
+        "max_partition_fetch_bytes": 4 * 1024 * 1024,
         "fetch_max_wait_ms": 100,
         "check_crcs": False,
         "isolation_level": "read_committed",  # never replay records of aborted transactions
