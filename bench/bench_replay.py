@@ -47,7 +47,7 @@ from monitor.ports import Message  # noqa: E402
 from monitor.replay.engine import EngineChoice  # noqa: E402
 from monitor.replay.range import RangeSpec  # noqa: E402
 from monitor.replay.runner import ReplayOptions, run_replay  # noqa: E402
-from monitor.replay.sources import KafkaSource, SqliteSource, reader_options  # noqa: E402
+from monitor.replay.sources import KafkaSource, SqliteSource, StatementSource, reader_options  # noqa: E402
 from monitor.replay.testing import KeywordDetector, synthetic_statements  # noqa: E402
 from monitor.settings import KafkaSettings  # noqa: E402
 
@@ -237,7 +237,12 @@ def child(db: str, upto: int, engine_name: str) -> None:
 
     In one process (``jobs=1``): its own peak RSS is then the whole replay's."""
     async def go() -> dict[str, Any]:
-        source = SqliteSource(db, "statements")
+        source: StatementSource
+        if db.startswith("kafka:"):  # kafka:<bootstrap>/<topic>
+            bootstrap, _, topic = db.removeprefix("kafka:").partition("/")
+            source = KafkaSource(bootstrap, topic)
+        else:
+            source = SqliteSource(db, "statements")
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 ends = await source.end_offsets()
@@ -257,22 +262,35 @@ def child(db: str, upto: int, engine_name: str) -> None:
     print(json.dumps(asyncio.run(go())))
 
 
-def memory(n: int, engine_name: str, keep: Path | None) -> dict[str, Any]:
+def memory(n: int, engine_name: str, keep: Path | None, backend: str = "embedded") -> dict[str, Any]:
+    """Peak RSS of replays of the first 100k and of all ``n`` statements (each in a fresh process)
+    from the embedded log or from Kafka."""
     with tempfile.TemporaryDirectory() as tmp:
+        if backend == "kafka":
+            with bootstrap_servers(partitions=4) as bootstrap:
+                topic = f"bench-memory-{uuid.uuid4().hex[:8]}"
+                t0 = time.perf_counter()
+                asyncio.run(produce(bootstrap, topic, n, "synthetic"))
+                print(f"wrote {n} statements to Kafka topic {topic} in {time.perf_counter() - t0:.0f}s")
+                return _memory_runs(f"kafka:{bootstrap}/{topic}", n, engine_name, backend)
         db = keep or Path(tmp) / "bench.db"
         if not db.exists():
             t0 = time.perf_counter()
             fill_embedded(db, n)
             print(f"wrote {n} statements to {db} in {time.perf_counter() - t0:.0f}s")
-        out: dict[str, Any] = {"engine": engine_name}
-        for upto in sorted({min(100_000, n), n}):
-            proc = subprocess.run([sys.executable, __file__, "--child", str(db), str(upto), engine_name],
-                                  capture_output=True, text=True, check=True)
-            row = json.loads(proc.stdout.strip().splitlines()[-1])
-            out[str(upto)] = row
-            print(f"replay of {row['statements']:,} statements: peak RSS {row['peak_rss_mb']} MB, "
-                  f"{row['events_per_s']:,}/s, {row['actors']} actors, {row['alerts']:,} alerts")
-        return out
+        return _memory_runs(str(db), n, engine_name, backend)
+
+
+def _memory_runs(where: str, n: int, engine_name: str, backend: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"engine": engine_name, "backend": backend}
+    for upto in sorted({min(100_000, n), n}):
+        proc = subprocess.run([sys.executable, __file__, "--child", where, str(upto), engine_name],
+                              capture_output=True, text=True, check=True)
+        row = json.loads(proc.stdout.strip().splitlines()[-1])
+        out[str(upto)] = row
+        print(f"replay of {row['statements']:,} statements ({backend}): peak RSS {row['peak_rss_mb']} MB, "
+              f"{row['events_per_s']:,}/s, {row['actors']} actors, {row['alerts']:,} alerts")
+    return out
 
 
 def main() -> None:
@@ -285,6 +303,8 @@ def main() -> None:
     ap.add_argument("--memory-n", type=int, default=1_000_000, help="statements for the memory run")
     ap.add_argument("--memory-engine", default="keyword", choices=sorted(ENGINES))
     ap.add_argument("--keep-db", type=Path, help="reuse/keep the embedded log of the memory run here")
+    ap.add_argument("--memory-backend", choices=("embedded", "kafka", "both"), default="embedded",
+                    help="where the memory run reads the statements from")
     ap.add_argument("--skip-kafka", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
@@ -296,7 +316,10 @@ def main() -> None:
     if not args.skip_kafka:
         results["throughput"] = throughput(args.n, args.engines.split(","), args.corpus, args.rounds)
     if not args.skip_memory:
-        results["memory"] = memory(args.memory_n, args.memory_engine, args.keep_db)
+        backends = ("embedded", "kafka") if args.memory_backend == "both" else (args.memory_backend,)
+        for backend in backends:
+            key = "memory" if backend == "embedded" else f"memory_{backend}"
+            results[key] = memory(args.memory_n, args.memory_engine, args.keep_db, backend)
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"replay-{int(time.time())}.json"

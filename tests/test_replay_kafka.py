@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from bench_corpus import bench_common
 
 from monitor.adapters.embedded import SqliteLog
 from monitor.adapters.kafka import KafkaLog
@@ -196,3 +197,82 @@ async def log_plain_tail(bootstrap: str, topic: str) -> None:
         await log.append(topic, [Message(b"z%d" % i, b"tail-%d" % i) for i in range(100)])
     finally:
         await log.close()
+
+
+async def test_records_removed_by_retention_are_skipped_as_the_consumer_skips_them(
+    kafka_bootstrap: str, unique_topic: Callable[..., str]
+) -> None:
+    """A replay from offset 0 of a partition whose first records are gone reads from the log's
+    first offset (aiokafka's consumer, reading from the earliest offset, does the same)."""
+    from aiokafka.admin import RecordsToDelete
+    from aiokafka.structs import TopicPartition
+
+    from monitor.replay.range import PartitionRange
+
+    topic = unique_topic("retention")
+    log = KafkaLog(kafka_bootstrap, default_partitions=1)
+    try:
+        await log.ensure_topics({topic: 1})
+        await log.append(topic, [Message(b"a", b"v%d" % i) for i in range(100)])
+    finally:
+        await log.close()
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_records({TopicPartition(topic, 0): RecordsToDelete(before_offset=60)})
+    finally:
+        await admin.close()
+    source = KafkaSource(kafka_bootstrap, topic)
+    try:
+        got = [(r.offset, r.value) async for batch in source.batches({0: PartitionRange(0, 0, 100)}) for r in batch]
+        assert got == [(i, b"v%d" % i) for i in range(60, 100)]
+        assert [r.offset async for batch in source.batches({0: PartitionRange(0, 0, 50)}) for r in batch] == []
+    finally:
+        await source.close()
+
+
+async def test_kernel_folds_kafka_record_sets_as_the_python_path_folds_them(
+    kafka_bootstrap: str, unique_topic: Callable[..., str], tmp_path: Path, monitor_native: object
+) -> None:
+    """The default engine on Kafka: record sets read in place and folded by the replay kernel give
+    the bytes the Python path gives (alerts, timeline, counts), with an actor filter, a dead letter
+    and a tombstone among them."""
+    from aiokafka import AIOKafkaProducer
+
+    from monitor.replay.engine import build_engine
+
+    topic = unique_topic("kernel")
+    messages = [Message(k, v) for k, v in bench_common().encoded(3000, actors=30)]
+    messages.insert(1000, Message(messages[1000].key, b"{not json"))
+    log = KafkaLog(kafka_bootstrap, default_partitions=4)
+    try:
+        await log.ensure_topics({topic: 4})
+        await log.append(topic, messages)
+    finally:
+        await log.close()
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, None, key=messages[5].key)  # a tombstone
+    finally:
+        await producer.stop()
+    engine = build_engine("monitor.domain.detector:Detector", {})
+    actors = frozenset(sorted({m.key.decode() for m in messages if m.key})[:5])  # 5 of the 30
+    runs = {}
+    for name, options in (("python", ReplayOptions(kernel=False)), ("kernel", ReplayOptions(threads=2)),
+                          ("python-actors", ReplayOptions(kernel=False, actors=actors)),
+                          ("kernel-actors", ReplayOptions(threads=2, actors=actors))):
+        source = KafkaSource(kafka_bootstrap, topic)
+        try:
+            result = await run_replay(source, engine, tmp_path / name, options)
+        finally:
+            await source.close()
+        out = tmp_path / name
+        counts = result.manifest.counts
+        runs[name] = ((out / "alerts.jsonl").read_bytes(), (out / "timeline.jsonl").read_bytes(), counts)
+    for kind in ("", "-actors"):
+        python, kernel = runs[f"python{kind}"], runs[f"kernel{kind}"]
+        assert kernel == python
+    counts = runs["python"][2]
+    assert counts.dead_letters == 2 and counts.alerts > 100 and counts.records_read == 3002
+    assert 0 < runs["python-actors"][2].skipped_by_filter < 3002

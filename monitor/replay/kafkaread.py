@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, overload
 
@@ -25,6 +26,8 @@ from monitor.projection import StoredRecord
 from monitor.replay.range import PartitionRange
 
 __all__ = ["RecordSet", "fetch_range", "native_reader", "read_partition"]
+
+log = logging.getLogger(__name__)
 
 READ_COMMITTED = 1  # Kafka's isolation level code: never replay records of aborted transactions
 
@@ -165,8 +168,11 @@ async def fetch_range(consumer: Any, topic: str, ranges: Mapping[int, PartitionR
                         continue
                     error = errors.for_code(code)
                     if error is errors.OffsetOutOfRangeError:
-                        raise LogError(f"offset {position[p]} of {topic}[{p}] is no longer in the log "
-                                       "(retention or compaction removed it): replay a later range")
+                        position[p] = await _log_start(consumer, topic, p, position[p], ranges[p].end)
+                        progressed = True
+                        if position[p] >= ranges[p].end:
+                            del position[p]
+                        continue
                     if error is not errors.NoError:
                         if error.retriable:  # a leader moved, or is being elected
                             refresh = True
@@ -193,6 +199,21 @@ async def fetch_range(consumer: Any, topic: str, ranges: Mapping[int, PartitionR
                 raise LogError(f"reading {topic} made no progress at offsets {position} (of {dict(ranges)})")
         else:
             stalls = 0
+
+
+async def _log_start(consumer: Any, topic: str, partition: int, position: int, end: int) -> int:
+    """Where to read on when ``position`` is out of the log: its first offset when retention has
+    removed the records before it (as a consumer reading from the earliest offset does)."""
+    from aiokafka.structs import TopicPartition
+
+    tp = TopicPartition(topic, partition)
+    first = int((await consumer.beginning_offsets([tp]))[tp])
+    if position >= first:
+        raise LogError(f"offset {position} of {topic}[{partition}] is out of the log, which starts at {first}; "
+                       "the topic was truncated or recreated since the replay began")
+    log.warning("%s[%d]: offsets %d-%d are no longer in the log (retention); reading from %d",
+                topic, partition, position, min(first, end) - 1, first)
+    return first
 
 
 async def _refresh(client: Any, topic: str, stalls: int) -> None:

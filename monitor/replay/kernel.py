@@ -44,6 +44,12 @@ class ReplayKernel:
         for state in states:
             self.native.put(encode(state), False)
 
+    def hold(self, actors: Iterable[str]) -> None:
+        """Leave the states of ``actors`` with the caller until the Python path folds each one's
+        first record and puts the new state (kernels that share a snapshot need not copy it all)."""
+        for actor in actors:
+            self.native.hold(actor)
+
     def take(self, actor: str) -> StanceState | None:
         """The actor's state, out of the kernel (None when the kernel does not hold it)."""
         raw = self.native.take(actor)

@@ -376,7 +376,10 @@ async def _fold_range(
     for _group in groups:
         kernel = replay_kernel(detector, timeline=options.timeline, topics=options.topics, actors=options.actors)
         assert kernel is not None  # kernel_applies said so
-        kernel.load(states.values())
+        if len(groups) > 1:  # the snapshot's states stay in `states` until their actors turn up
+            kernel.hold(states)
+        else:
+            kernel.load(states.values())
         foldings.append(_Folding(detector, states, options, spool_dir, kernel))
     owner = {p: i for i, group in enumerate(groups) for p in group}
     try:

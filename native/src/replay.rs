@@ -1236,6 +1236,13 @@ impl Kernel {
         }
     }
 
+    /// Leave `actor`'s state with the caller: its records stop the kernel until `put` gives it
+    /// (a snapshot's state, handed over by the Python path when the actor first turns up).
+    fn hold(&mut self, actor: &str) {
+        self.states.remove(actor);
+        self.held.insert(actor.into());
+    }
+
     /// The actors folded since the replay began, with their states as JSON.
     fn export<'py>(&self, py: Python<'py>) -> PyResult<Vec<(String, Bound<'py, PyBytes>)>> {
         let mut out = Vec::new();
