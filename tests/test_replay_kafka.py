@@ -40,12 +40,7 @@ async def test_kafka_replay_matches_embedded_byte_for_byte_and_joins_no_group(
     topic = unique_topic("statements")
     messages = [statement_message(e) for e in synthetic_statements(1500, actors=10)]
     messages.insert(700, Message(b"actor-001", b"{not json"))
-    log = KafkaLog(kafka_bootstrap, default_partitions=4)
-    try:
-        await log.ensure_topics({topic: 4})
-        await log.append(topic, messages)
-    finally:
-        await log.close()
+    await write(topic, messages, kafka_bootstrap, partitions=4)
     embedded = SqliteLog(tmp_path / "log.db", default_partitions=4)
     await embedded.append(topic, messages)
     await embedded.close()
@@ -96,12 +91,8 @@ async def test_isolated_topic_on_kafka_reads_back_as_the_same_alerts(
     from monitor.cli import main
 
     topic = unique_topic("statements")
-    log = KafkaLog(kafka_bootstrap, default_partitions=2)
-    try:
-        await log.ensure_topics({topic: 2})
-        await log.append(topic, [statement_message(e) for e in synthetic_statements(400, actors=4)])
-    finally:
-        await log.close()
+    messages = [statement_message(e) for e in synthetic_statements(400, actors=4)]
+    await write(topic, messages, kafka_bootstrap, partitions=2)
     out = tmp_path / "r"
     import asyncio
 
@@ -131,12 +122,7 @@ async def test_kafka_source_reads_the_records_the_consumer_reads_and_drops_abort
     from monitor.replay.range import PartitionRange
 
     topic = unique_topic("mixed")
-    log = KafkaLog(kafka_bootstrap, default_partitions=2)
-    try:
-        await log.ensure_topics({topic: 2})
-        await log.append(topic, [Message(b"a%d" % i, b"plain-%d" % i) for i in range(300)])
-    finally:
-        await log.close()
+    await write(topic, [Message(b"a%d" % i, b"plain-%d" % i) for i in range(300)], kafka_bootstrap, partitions=2)
     gzip = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, compression_type="gzip")
     txn = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, transactional_id=f"{topic}-txn")
     await gzip.start()
@@ -159,7 +145,8 @@ async def test_kafka_source_reads_the_records_the_consumer_reads_and_drops_abort
     finally:
         await gzip.stop()
         await txn.stop()
-    await log_plain_tail(kafka_bootstrap, topic)
+    # plain records after the transactions: the native reader resumes after aiokafka's batches
+    await write(topic, [Message(b"z%d" % i, b"tail-%d" % i) for i in range(100)], kafka_bootstrap, partitions=2)
 
     source = KafkaSource(kafka_bootstrap, topic)
     try:
@@ -190,11 +177,12 @@ async def test_kafka_source_reads_the_records_the_consumer_reads_and_drops_abort
         await source.close()
 
 
-async def log_plain_tail(bootstrap: str, topic: str) -> None:
-    """Plain records after the transactions: the native reader resumes after aiokafka's batches."""
-    log = KafkaLog(bootstrap, default_partitions=2)
+async def write(topic: str, messages: list[Message], bootstrap: str, *, partitions: int) -> None:
+    """``messages`` appended to ``topic`` (made with ``partitions`` if it does not exist)."""
+    log = KafkaLog(bootstrap, default_partitions=partitions)
     try:
-        await log.append(topic, [Message(b"z%d" % i, b"tail-%d" % i) for i in range(100)])
+        await log.ensure_topics({topic: partitions})
+        await log.append(topic, messages)
     finally:
         await log.close()
 
@@ -210,12 +198,7 @@ async def test_records_removed_by_retention_are_skipped_as_the_consumer_skips_th
     from monitor.replay.range import PartitionRange
 
     topic = unique_topic("retention")
-    log = KafkaLog(kafka_bootstrap, default_partitions=1)
-    try:
-        await log.ensure_topics({topic: 1})
-        await log.append(topic, [Message(b"a", b"v%d" % i) for i in range(100)])
-    finally:
-        await log.close()
+    await write(topic, [Message(b"a", b"v%d" % i) for i in range(100)], kafka_bootstrap, partitions=1)
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
     try:
@@ -244,12 +227,7 @@ async def test_kernel_folds_kafka_record_sets_as_the_python_path_folds_them(
     topic = unique_topic("kernel")
     messages = [Message(k, v) for k, v in bench_common().encoded(3000, actors=30)]
     messages.insert(1000, Message(messages[1000].key, b"{not json"))
-    log = KafkaLog(kafka_bootstrap, default_partitions=4)
-    try:
-        await log.ensure_topics({topic: 4})
-        await log.append(topic, messages)
-    finally:
-        await log.close()
+    await write(topic, messages, kafka_bootstrap, partitions=4)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
     try:
