@@ -169,11 +169,12 @@ def _write(path: Path, messages: Iterable[Message]) -> None:
     asyncio.run(go())
 
 
-def _replay(db: Path, out: Path, options: ReplayOptions, config: dict[str, Any]) -> tuple[Any, ...]:
+def _replay(db: Path, out: Path, options: ReplayOptions, config: dict[str, Any], *,
+            batch: int = 5000) -> tuple[Any, ...]:
     async def go() -> Any:
-        source = SqliteSource(str(db), "statements")
-        try:
-            return await run_replay(source, build_engine(DEFAULT_ENGINE, config), out, options)
+        source = SqliteSource(str(db), "statements", batch=batch)
+        try:  # (a replay that hangs fails the test)
+            return await asyncio.wait_for(run_replay(source, build_engine(DEFAULT_ENGINE, config), out, options), 120)
         finally:
             await source.close()
 
@@ -309,6 +310,20 @@ def test_times_read_as_pydantic_reads_them(monitor_native: ModuleType, text: str
     assert iso == when.isoformat()
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     assert micros == (when - epoch) // timedelta(microseconds=1)
+
+
+def test_many_batches_a_partition_fold_the_same_on_one_thread_and_two(tmp_path: Path,
+                                                                     monitor_native: ModuleType) -> None:
+    """The embedded log is read a partition after another; with batches of 9 records each
+    partition's queue is full when the replay signals the end to the folds, after the first
+    partitions' folds have finished."""
+    messages = [Message(k, v) for k, v in bench_common().encoded(1200, actors=12)]
+    db = tmp_path / "log.db"
+    _write(db, messages)
+    one = _replay(db, tmp_path / "one", ReplayOptions(threads=1), {}, batch=9)
+    two = _replay(db, tmp_path / "two", ReplayOptions(threads=2), {}, batch=9)
+    assert one[3].statements_in_range == 1200 and one[3].alerts > 0
+    assert two[:5] == one[:5]
 
 
 def test_an_actor_on_partitions_folded_apart_stops_the_replay(tmp_path: Path, monitor_native: ModuleType) -> None:

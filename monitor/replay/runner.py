@@ -317,21 +317,26 @@ async def _pipelined(source: StatementSource, ranges: Mapping[int, PartitionRang
 
     chains = [asyncio.ensure_future(chain(f, q)) for f, q in zip(foldings, queues, strict=True)]
 
-    async def put(queue: asyncio.Queue[Sequence[StoredRecord] | None], item: Sequence[StoredRecord] | None) -> None:
+    async def put(i: int, item: Sequence[StoredRecord] | None) -> None:
+        """``item`` into folding ``i``'s queue, waiting for room; the chain's error if it failed."""
+        queue, own = queues[i], chains[i]
         if not queue.full():
             queue.put_nowait(item)
             return
         putting = asyncio.ensure_future(queue.put(item))
-        await asyncio.wait([putting, *chains], return_when=asyncio.FIRST_COMPLETED)
-        if not putting.done():  # a chain failed: its error, below
+        await asyncio.wait([putting, own], return_when=asyncio.FIRST_COMPLETED)
+        if not putting.done():
             putting.cancel()
-            await next(c for c in chains if c.done())
+            await own  # it ended before taking the item: its error
+            raise RuntimeError("a fold chain ended before its last batch")
 
     try:
         async for batch in source.batches(ranges):
-            await put(queues[owner[batch[0].partition]], batch)
-        for queue in queues:
-            await put(queue, None)
+            await put(owner[batch[0].partition], batch)
+            if failed := next((c for c in chains if c.done()), None):  # none ends before its None
+                await failed
+        for i in range(len(queues)):
+            await put(i, None)
         await asyncio.gather(*chains)
     finally:
         for c in chains:
