@@ -176,3 +176,88 @@ def test_records_of_aborted_transactions_are_dropped_as_aiokafka_drops_them(moni
     found, nxt = read_partition(monitor_native.read_batches, "t", 0, data, 10, 100, aborted)
     assert [type(b).__name__ for b in found] == ["RecordSet", "list"] and nxt == 26
     assert [r[0] for r in rows(found)] == [10, 11, 12, 13, 15, 16, 21, 22, 24, 25]
+
+
+class _Cluster:
+    def __init__(self, leaders: list[int | None]) -> None:
+        self.leaders = leaders
+
+    def leader_for_partition(self, tp: TopicPartition) -> int | None:
+        return self.leaders.pop(0) if len(self.leaders) > 1 else self.leaders[0]
+
+
+class _Response:
+    API_VERSION = 11
+
+    def __init__(self, topic: str, parts: list[tuple[int, int, bytes]]) -> None:
+        # (partition, error code, high watermark, last stable offset, log start, aborted, replica, records)
+        self.topics = [(topic, [(p, code, 100, 100, 0, None, -1, data) for p, code, data in parts])]
+
+
+class _Client:
+    """aiokafka's client as fetch_range uses it, answering from a script of responses."""
+
+    def __init__(self, leaders: list[int | None], responses: list[_Response]) -> None:
+        self.cluster = _Cluster(leaders)
+        self.responses = responses
+        self.sent: list[Any] = []
+        self.refreshed = 0
+
+    async def send(self, node: int, request: Any) -> _Response:
+        self.sent.append(request)
+        return self.responses.pop(0)
+
+    def add_topic(self, topic: str) -> None:
+        pass
+
+    async def force_metadata_update(self) -> bool:
+        self.refreshed += 1
+        return True
+
+
+class _Consumer:
+    def __init__(self, client: _Client, log_start: int = 0) -> None:
+        self._client = client
+        self.log_start = log_start
+
+    async def beginning_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return dict.fromkeys(tps, self.log_start)
+
+
+def _fetch(consumer: _Consumer, ranges: dict[int, Any]) -> list[tuple[int, int]]:
+    import asyncio
+
+    from monitor.replay.kafkaread import fetch_range
+
+    async def go() -> list[tuple[int, int]]:
+        return [(r.partition, r.offset) async for batch in
+                fetch_range(consumer, "t", ranges, max_wait_ms=1, max_bytes=1 << 20, max_partition_bytes=1 << 20)
+                for r in batch]
+
+    return asyncio.run(go())
+
+
+def test_a_moved_leader_or_none_refreshes_the_metadata_and_fetches_again(monitor_native: Any) -> None:
+    from monitor.replay.range import PartitionRange
+
+    data = v2(0, [(i, b"k", b"v", []) for i in range(5)])
+    not_leader = 6  # NOT_LEADER_OR_FOLLOWER: retriable
+    client = _Client([None, 1], [_Response("t", [(0, not_leader, b"")]), _Response("t", [(0, 0, data)])])
+    assert _fetch(_Consumer(client), {0: PartitionRange(0, 0, 5)}) == [(0, i) for i in range(5)]
+    assert client.refreshed == 2 and len(client.sent) == 2
+
+
+def test_fetch_errors_name_the_topic_partition_and_offset(monitor_native: Any) -> None:
+    from monitor.replay.range import PartitionRange
+
+    ranges = {0: PartitionRange(3, 3, 5)}
+    denied = 29  # TOPIC_AUTHORIZATION_FAILED: not retriable
+    with pytest.raises(LogError, match=r"fetching t\[0\] at offset 3 failed: TopicAuthorizationFailedError"):
+        _fetch(_Consumer(_Client([1], [_Response("t", [(0, denied, b"")])])), ranges)
+    out_of_range = 1
+    with pytest.raises(LogError, match=r"offset 3 of t\[0\] is out of the log, which starts at 0"):
+        _fetch(_Consumer(_Client([1], [_Response("t", [(0, out_of_range, b"")])])), ranges)
+    # nothing comes back while the log says there is more: an error, not a loop without end
+    stuck = _Client([1], [_Response("t", [(0, 0, b"x" * 5)]) for _ in range(60)])
+    with pytest.raises(LogError, match="made no progress"):
+        _fetch(_Consumer(stuck), ranges)

@@ -300,13 +300,13 @@ async def _pipelined(source: StatementSource, ranges: Mapping[int, PartitionRang
 
     The kernels fold detached from the interpreter, so reading (the Kafka client, a SQLite query)
     and folding run on several cores. The batches of a folding (``owner`` of their partition) are
-    folded one after another in the order read, each on whichever thread is free; at most two wait
-    per folding. With more foldings than threads the threads never wait for one slow partition
+    folded one after another in the order read, each on whichever thread is free; one waits per
+    folding at most (its record set's bytes are held until it is folded). With more foldings than threads the threads never wait for one slow partition
     while another has batches.
     """
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="replay-fold")
-    queues: list[asyncio.Queue[Sequence[StoredRecord] | None]] = [asyncio.Queue(maxsize=2) for _ in foldings]
+    queues: list[asyncio.Queue[Sequence[StoredRecord] | None]] = [asyncio.Queue(maxsize=1) for _ in foldings]
 
     async def chain(folding: _Folding, queue: asyncio.Queue[Sequence[StoredRecord] | None]) -> None:
         while (batch := await queue.get()) is not None:

@@ -899,8 +899,11 @@ impl Kernel {
         partition: i64,
     ) -> (usize, Vec<u8>, Vec<u8>, Counts) {
         let window = fold.cfg.seen_window;
-        let mut alerts: Vec<u8> = Vec::with_capacity(items.len() * 1024);
-        let mut timeline: Vec<u8> = Vec::with_capacity(if self.timeline { items.len() * 512 } else { 0 });
+        // room for a few hundred bytes a record at first (batches of Kafka record sets run to tens
+        // of thousands of records; most make no alert), growing as needed
+        let room = items.len().min(4096) * 256;
+        let mut alerts: Vec<u8> = Vec::with_capacity(room);
+        let mut timeline: Vec<u8> = Vec::with_capacity(if self.timeline { room } else { 0 });
         let mut c = Counts::default();
         for (i, item) in items.iter().enumerate() {
             let Some((value, offset)) = item else {
