@@ -99,19 +99,24 @@ class SqliteSource:
         return out
 
     async def batches(self, ranges: Mapping[int, PartitionRange]) -> AsyncIterator[Sequence[StoredRecord]]:
+        """A batch of each partition in turn (a cursor each), so that folds of several partitions
+        run side by side."""
         topic = self.topic
         make = Record._make  # rows are selected in Record's field order
-        for p in sorted(ranges):
-            r = ranges[p]
-            if r.size == 0:
-                continue
-            cur = self._db.execute(
+        cursors = [
+            self._db.execute(
                 "SELECT topic, partition, offset, key, value, timestamp_ms FROM records"
                 " WHERE topic = ? AND partition = ? AND offset >= ? AND offset < ? ORDER BY offset",
                 (topic, p, r.fold_from, r.end),
             )
-            while rows := cur.fetchmany(self.batch):
-                yield list(map(make, rows))
+            for p, r in sorted(ranges.items()) if r.size > 0
+        ]
+        while cursors:
+            for cur in list(cursors):
+                if rows := cur.fetchmany(self.batch):
+                    yield list(map(make, rows))
+                else:
+                    cursors.remove(cur)
 
     async def close(self) -> None:
         self._db.close()
