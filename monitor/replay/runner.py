@@ -301,8 +301,8 @@ async def _pipelined(source: StatementSource, ranges: Mapping[int, PartitionRang
     The kernels fold detached from the interpreter, so reading (the Kafka client, a SQLite query)
     and folding run on several cores. The batches of a folding (``owner`` of their partition) are
     folded one after another in the order read, each on whichever thread is free; one waits per
-    folding at most (its record set's bytes are held until it is folded). With more foldings than threads the threads never wait for one slow partition
-    while another has batches.
+    folding at most (its record set's bytes are held until it is folded). With more foldings than
+    threads, the threads never wait for one slow partition while another has batches.
     """
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="replay-fold")

@@ -1,8 +1,9 @@
 """Where a replay reads statements from: the embedded SQLite file or Kafka, read directly.
 
 Neither source joins a consumer group or commits anything: the SQLite file is opened
-read-only, and Kafka partitions are assigned by hand to a consumer without ``group_id``,
-so a replay never moves the live pipeline's positions.
+read-only, and Kafka partitions are fetched by the replay itself through the client of a
+consumer without ``group_id`` (:mod:`monitor.replay.kafkaread`; assigned by hand to that
+consumer without the native core), so a replay never moves the live pipeline's positions.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def reader_options(kafka: KafkaSettings, bootstrap: str) -> dict[str, Any]:
 
 
 class KafkaSource:
-    """Statements from a Kafka topic through a manually assigned, group-less aiokafka consumer."""
+    """Statements from a Kafka topic, fetched without a group (see :mod:`monitor.replay.kafkaread`)."""
 
     backend = "kafka"
 
