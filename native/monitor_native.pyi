@@ -73,13 +73,27 @@ class ReplayKernel:
         self, fold: Fold, timeline: bool, topics: list[str] | None = None, actors: list[str] | None = None
     ) -> None: ...
     def feed(
-        self, records: list[Any], pos: int, start: int, partition: int
+        self, records: list[Any] | Records, pos: int, start: int, partition: int
     ) -> tuple[int, bytes, bytes, tuple[int, int, int, int, int]]:
-        """Fold ``records[pos:]`` until one needs Python: ``(stop, alerts, timeline, (folded, in_range,
-        skipped, contradictions, escalations))``."""
+        """Fold ``records[pos:]`` (objects with ``key``, ``value`` and ``offset``, or a record set
+        read by ``read_batches``) until one needs Python: ``(stop, alerts, timeline, (folded,
+        in_range, skipped, contradictions, escalations))``."""
     def take(self, actor: str) -> bytes | None: ...
     def put(self, raw: bytes, stepped: bool) -> bool: ...
+    def hold(self, actor: str) -> None:
+        """Leave ``actor``'s state with the caller: its records stop the kernel until ``put``."""
     def export(self) -> list[tuple[str, bytes]]: ...
     def __len__(self) -> int: ...
     @staticmethod
     def read_time(text: str) -> tuple[str, str, int] | None: ...
+
+class Records:
+    """The records of one partition's fetched record set, found in place (native/src/kafka.rs)."""
+
+    def __len__(self) -> int: ...
+    def row(self, i: int) -> tuple[int, bytes | None, bytes | None, int]:
+        """``(offset, key, value, timestamp_ms)`` of record ``i``."""
+
+def read_batches(data: bytes, fetch_offset: int, end: int) -> tuple[Records, int, int | None]:
+    """The records of ``[fetch_offset, end)`` in a Kafka record set (message format v2, uncompressed),
+    the offset to fetch next, and the byte position of the first batch not read here (or None)."""

@@ -73,12 +73,6 @@ impl Records {
         let bytes = |span| Records::slice(data, span).map(|b| PyBytes::new(py, b));
         Ok((e.offset, bytes(e.key), bytes(e.value), e.timestamp))
     }
-
-    /// The offset of the last record (None when there is none).
-    #[getter]
-    fn last_offset(&self) -> Option<i64> {
-        self.entries.last().map(|e| e.offset)
-    }
 }
 
 /// A reader of big-endian integers and zigzag varints over one batch.
