@@ -12,6 +12,7 @@ from bench_corpus import bench_common
 from monitor.adapters.embedded import SqliteLog
 from monitor.adapters.kafka import KafkaLog
 from monitor.codec import statement_message
+from monitor.localkafka import LocalKafka
 from monitor.ports import Message
 from monitor.replay.audit import load_alert_set, read_live_alerts
 from monitor.replay.engine import EngineChoice
@@ -254,3 +255,39 @@ async def test_kernel_folds_kafka_record_sets_as_the_python_path_folds_them(
     counts = runs["python"][2]
     assert counts.dead_letters == 2 and counts.alerts > 100 and counts.records_read == 3002
     assert 0 < runs["python-actors"][2].skipped_by_filter < 3002
+
+
+@pytest.mark.timeout(240)
+async def test_a_replay_reads_on_across_a_broker_restart(kafka_broker: LocalKafka,
+                                                         unique_topic: Callable[..., str]) -> None:
+    """The broker goes away between two fetches and comes back on the same port: the replay's
+    reader refreshes, fetches again from where it was, and reads every record once."""
+    import asyncio
+
+    from monitor.replay.kafkaread import fetch_range
+    from monitor.replay.range import PartitionRange
+
+    topic = unique_topic("restart")
+    messages = [Message(b"a%d" % (i % 9), b"v%05d" % i + b"." * 200) for i in range(2000)]
+    await write(topic, messages, kafka_broker.bootstrap, partitions=4)
+    source = KafkaSource(kafka_broker.bootstrap, topic)
+    try:
+        ends = await source.end_offsets()
+        consumer = await source._get()
+        got: list[tuple[int, int, bytes]] = []
+        restarted = False
+        # small fetches: many round trips, the broker restarted after the first
+        async for batch in fetch_range(consumer, topic, {p: PartitionRange(0, 0, e) for p, e in ends.items()},
+                                       max_wait_ms=100, max_bytes=16_384, max_partition_bytes=4096):
+            got += [(r.partition, r.offset, r.value) for r in batch]
+            if not restarted:
+                restarted = True
+                await asyncio.to_thread(kafka_broker.restart)
+        assert restarted
+        assert len(got) == len(set(got)) == 2000
+        assert sorted(v for _, _, v in got) == sorted(m.value for m in messages)
+        for p in ends:
+            offsets = [o for q, o, _ in got if q == p]
+            assert offsets == list(range(ends[p]))
+    finally:
+        await source.close()
