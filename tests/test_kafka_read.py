@@ -152,8 +152,9 @@ def test_records_are_indexed_and_sliced_as_a_sequence(monitor_native: Any) -> No
     assert found[-1].offset == 9 and found[-1].value is None and found[1].key is None
     assert [r.value for r in found[1:]] == [b"2", None]
     assert found[0] == ("s", 3, 7, b"a", b"1", 1_700_000_000_000)
-    with pytest.raises(IndexError):
-        found[3]
+    for outside in (3, -4):
+        with pytest.raises(IndexError):
+            found[outside]
 
 
 def test_records_of_aborted_transactions_are_dropped_as_aiokafka_drops_them(monitor_native: Any) -> None:

@@ -66,9 +66,10 @@ class RecordSet(Sequence[StoredRecord]):
     def __getitem__(self, i: int | slice) -> Record | list[Record]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        offset, key, value, ts = self.native.row(i)
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"record {i} of {n}")
+        offset, key, value, ts = self.native.row(i % n)
         return Record(self.topic, self.partition, offset, key, value, ts)
 
     def __iter__(self) -> Iterator[Record]:
