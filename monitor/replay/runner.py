@@ -357,8 +357,8 @@ async def _fold_range(
     """Fold ``ranges`` of ``source`` into ``states``; alerts and timeline to per-partition spool files.
 
     The default engine folds in the native replay kernel (:mod:`~monitor.replay.kernel`) unless
-    ``options.kernel`` is off, in up to ``options.threads`` threads that share the partitions
-    (one kernel each); the output and the states are the same either way."""
+    ``options.kernel`` is off, on up to ``options.threads`` threads (a kernel per partition when
+    there are several, one for all with one); the output and the states are the same either way."""
     if not (options.kernel and kernel_applies(detector)):
         folding = _Folding(detector, states, options, spool_dir, None)
         try:
