@@ -24,11 +24,11 @@ stance holding values the engine does not write): the caller then runs the Pytho
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from monitor.domain.analysis.native import native_module
 from monitor.domain.analysis.text import normalize_any
 from monitor.domain.models import (
     Alert,
@@ -87,9 +87,8 @@ def native_fold(detector: Detector) -> NativeFold | None:
     analyzer = detector.analyzer
     if type(analyzer) is not RuleAnalyzer or analyzer._native is None:
         return None
-    try:
-        module = importlib.import_module("monitor_native")
-    except ImportError:
+    module = native_module()
+    if module is None:
         return None
     if not hasattr(module, "Fold"):
         log.info("monitor_native has no native fold (rebuild it with make): the fold runs in Python")

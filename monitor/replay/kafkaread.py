@@ -15,11 +15,11 @@ aborted transaction on) is read by aiokafka's own ``PartitionRecords``, as its c
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, overload
 
+from monitor.domain.analysis.native import native_module
 from monitor.errors import LogError
 from monitor.ports import Record
 from monitor.projection import StoredRecord
@@ -34,10 +34,7 @@ READ_COMMITTED = 1  # Kafka's isolation level code: never replay records of abor
 
 def native_reader() -> Any | None:
     """``monitor_native.read_batches``, or None without the native core (or with an older build)."""
-    try:
-        return getattr(importlib.import_module("monitor_native"), "read_batches", None)
-    except ImportError:
-        return None
+    return getattr(native_module(), "read_batches", None)
 
 
 class RecordSet(Sequence[StoredRecord]):
@@ -218,9 +215,10 @@ async def _log_start(consumer: Any, topic: str, partition: int, position: int, e
 
 
 async def _refresh(client: Any, topic: str, stalls: int) -> None:
-    """Metadata again after a leader moved (or is not known yet), backing off a little more each time."""
+    """Metadata again after a leader moved (or is not known yet, or its connection failed),
+    backing off a little more each time."""
     if stalls > 50:
-        raise LogError(f"no leader found for the partitions of {topic} after {stalls} tries")
+        raise LogError(f"the leaders of {topic}'s partitions did not answer a fetch after {stalls} tries")
     await asyncio.sleep(min(0.05 * stalls, 1.0))
     client.add_topic(topic)
     await client.force_metadata_update()

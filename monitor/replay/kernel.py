@@ -22,6 +22,7 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from monitor.codec import encode
+from monitor.domain.analysis.native import native_module
 from monitor.domain.detector import Detector
 from monitor.domain.models import StanceState
 
@@ -69,12 +70,10 @@ class ReplayKernel:
 
 
 def _native_kernel_class() -> Any | None:
-    try:
-        from monitor_native import ReplayKernel as Native
-    except ImportError:  # an older build: the Python path
+    native = getattr(native_module(), "ReplayKernel", None)
+    if native is None:  # no native core, or an older build: the Python path
         log.info("monitor_native has no replay kernel (rebuild it with make): the replay folds in Python")
-        return None
-    return Native
+    return native
 
 
 def kernel_applies(detector: Detector) -> bool:

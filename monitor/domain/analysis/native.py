@@ -59,7 +59,8 @@ class NativeCore(Protocol):
         ...
 
 
-def _module() -> ModuleType | None:
+def native_module() -> ModuleType | None:
+    """The extension module ``monitor_native``, or None when it is not built."""
     try:
         return importlib.import_module("monitor_native")
     except ImportError:
@@ -68,7 +69,7 @@ def _module() -> ModuleType | None:
 
 def available() -> bool:
     """Whether the native core is installed (built by ``make`` when cargo is there)."""
-    return _module() is not None
+    return native_module() is not None
 
 
 def _sign(p: Polarity) -> int:
@@ -108,7 +109,7 @@ def core_arguments(
 
 def core_for(analyzer: RuleAnalyzer) -> NativeCore:
     """A native core reading exactly as ``analyzer`` (raises ImportError if it is not installed)."""
-    module = _module()
+    module = native_module()
     if module is None:
         raise ImportError("monitor_native is not installed (make builds it from native/ when cargo is there)")
     return cast(NativeCore, module.Core(*core_arguments(analyzer)))
