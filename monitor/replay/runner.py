@@ -306,18 +306,19 @@ async def _pipelined(source: StatementSource, ranges: Mapping[int, PartitionRang
     """
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="replay-fold")
-    queues: list[asyncio.Queue[Sequence[StoredRecord] | None]] = [asyncio.Queue(maxsize=1) for _ in foldings]
+    Batch = tuple[int, Sequence[StoredRecord]]  # (partition, records)
+    queues: list[asyncio.Queue[Batch | None]] = [asyncio.Queue(maxsize=1) for _ in foldings]
 
-    async def chain(folding: _Folding, queue: asyncio.Queue[Sequence[StoredRecord] | None]) -> None:
-        while (batch := await queue.get()) is not None:
-            part = batch[0].partition
+    async def chain(folding: _Folding, queue: asyncio.Queue[Batch | None]) -> None:
+        while (item := await queue.get()) is not None:
+            part, batch = item
             await loop.run_in_executor(pool, folding.batch, batch, part, ranges[part].start)
             if on_batch is not None:
                 on_batch(len(batch))
 
     chains = [asyncio.ensure_future(chain(f, q)) for f, q in zip(foldings, queues, strict=True)]
 
-    async def put(i: int, item: Sequence[StoredRecord] | None) -> None:
+    async def put(i: int, item: Batch | None) -> None:
         """``item`` into folding ``i``'s queue, waiting for room; the chain's error if it failed."""
         queue, own = queues[i], chains[i]
         if not queue.full():
@@ -332,7 +333,8 @@ async def _pipelined(source: StatementSource, ranges: Mapping[int, PartitionRang
 
     try:
         async for batch in source.batches(ranges):
-            await put(owner[batch[0].partition], batch)
+            part = batch[0].partition
+            await put(owner[part], (part, batch))
             if failed := next((c for c in chains if c.done()), None):  # none ends before its None
                 await failed
         for i in range(len(queues)):
@@ -370,13 +372,11 @@ async def _fold_range(
         finally:
             folding.close()
         return folding.counts()
-    from monitor.replay.parallel import share
-
-    busy = sum(1 for r in ranges.values() if r.size > 0)
-    threads = max(1, min(options.threads or os.cpu_count() or 1, busy))
+    busy = sorted(p for p, r in ranges.items() if r.size > 0)
+    threads = max(1, min(options.threads or os.cpu_count() or 1, len(busy)))
     # a kernel per partition when there are threads to share (an actor's statements are on one
     # partition), so that a free thread takes any partition's next batch; one for them all without
-    groups = share(ranges, busy if threads > 1 else 1) or [dict(ranges)]
+    groups = [[p] for p in busy] if threads > 1 else [busy]
     foldings = []
     for _group in groups:
         kernel = replay_kernel(detector, timeline=options.timeline, topics=options.topics, actors=options.actors)
