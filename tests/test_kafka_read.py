@@ -130,8 +130,8 @@ def test_a_cut_response_gives_its_whole_batches_and_leaves_the_rest(monitor_nati
         assert [row[:3] for row in map(found.row, range(len(found)))] == [
             r[:3] for r in by_aiokafka(data[: ends[whole - 1]] if whole else b"", 0, 1000)]
         # where a batch ends the next fetch starts after it (its last offset delta, not its last record)
-        assert nxt == (max(struct.unpack_from(">q", batches[whole - 1])[0]
-                           + struct.unpack_from(">i", batches[whole - 1], 23)[0] + 1, 0) if whole else 0)
+        last = batches[whole - 1] if whole else None
+        assert nxt == (struct.unpack_from(">q", last)[0] + struct.unpack_from(">i", last, 23)[0] + 1 if last else 0)
 
 
 def test_a_corrupt_batch_is_an_error_naming_the_partition_and_offset(monitor_native: Any) -> None:

@@ -890,7 +890,7 @@ impl Kernel {
         Ok(Step { republished: false, changes, fingerprint, undecided, alerts })
     }
 
-    /// `feed`'s fold of the copied records: how many it folded, the alert and timeline lines, the counts.
+    /// `feed`'s fold of the records it found: how many it folded, the alert and timeline lines, the counts.
     fn fold_items(
         &mut self,
         fold: &PyFold,
@@ -1140,14 +1140,16 @@ impl Kernel {
         })
     }
 
-    /// Fold `records` (objects with `key`, `value` and `offset`) of one partition from index `pos`;
-    /// those before offset `start` only into the states. Returns `(stop, alerts, timeline,
-    /// (folded, in_range, skipped, contradictions, escalations))`: `stop` is the index of the
-    /// first record the kernel did not fold (the caller folds it in Python), `len(records)` when
-    /// it folded them all; the alerts and timeline points are JSON lines.
+    /// Fold `records` (a list of objects with `key`, `value` and `offset`, or a `Records` set read
+    /// by `read_batches`) of one partition from index `pos`; those before offset `start` only into
+    /// the states. Returns `(stop, alerts, timeline, (folded, in_range, skipped, contradictions,
+    /// escalations))`: `stop` is the index of the first record the kernel did not fold (the caller
+    /// folds it in Python), `len(records)` when it folded them all; the alerts and timeline points
+    /// are JSON lines.
     ///
-    /// The records' bytes are copied first; the fold runs detached from the interpreter, so
-    /// another thread (the replay's reader) runs Python meanwhile.
+    /// The records' bytes are read in place (their bytes objects, or the record set's, are held
+    /// until the fold returns); the fold runs detached from the interpreter, so another thread
+    /// (the replay's reader) runs Python meanwhile.
     fn feed<'py>(
         &mut self,
         py: Python<'py>,
